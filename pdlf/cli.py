@@ -1,0 +1,66 @@
+"""The `pdlf` command line: a thin dispatcher to the runner modules.
+
+Each command lives in a module of `pdlf.runners` that defines
+`configure(parser: argparse.ArgumentParser) -> None` and `run(args: argparse.Namespace) -> int`.
+Modules are imported only when their command runs, so `pdlf --help` stays fast.
+A `PdlfError` (bad input) is printed as one line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+
+from pdlf.errors import PdlfError
+
+# command -> (runner module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("pdlf.runners.train", "evolve plasticity rules (or direct weights) on a task"),
+    "envs": ("pdlf.runners.list_envs", "list the tasks with their dims, goal ranges and ids"),
+}
+
+# `pdlf bench NAME`: benchmark -> (runner module, one-line help)
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "agent": ("pdlf.runners.bench_agent", "agent cost per agent-step against MuJoCo physics"),
+    "envs": ("pdlf.runners.bench_envs", "batched env stepping against gymnasium and raw physics"),
+    "train": ("pdlf.runners.bench_train", "the whole training pipeline against evotorch GymNE"),
+}
+
+
+def _module_exists(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pdlf", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        if not _module_exists(module):
+            continue
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module).configure(p)
+        p.set_defaults(_runner=module)
+    bench = sub.add_parser("bench", help="throughput benchmarks printing JSON")
+    bench_sub = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    for name, (module, help_text) in BENCHMARKS.items():
+        if not _module_exists(module):
+            continue
+        p = bench_sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module).configure(p)
+        p.set_defaults(_runner=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(importlib.import_module(args._runner).run(args) or 0)
+    except PdlfError as err:
+        print(f"pdlf: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
