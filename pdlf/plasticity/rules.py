@@ -1,0 +1,124 @@
+r"""Synaptic plasticity rules as pure functions on population-batched tensors.
+
+For a layer with pre activity ``x`` (``[P, n_in]``), post activity ``y`` (``[P, n_out]``) and fast
+weights ``W`` (``[P, n_in, n_out]``):
+
+PDLF (Shen et al.; the spec's equation, as the authors' code computes it)::
+
+    dW = eta * ( A * (x y^T - C * x 1^T)  +  B * 1 y^T  +  D )
+    W  <- W + dW
+    W  <- W / max|W|          per layer and agent; an all-zero W stays zero
+
+SCP (synaptic cooperation) is the term ``A * x (y - C)`` (genes A, C); PDP is the balancing part
+``B * 1 y^T + D`` (genes B, D); ``eta`` scales both.
+
+Hebbian ABCD (Najarro & Risi 2020)::
+
+    dW = eta * ( A x y^T + B x 1^T + C 1 y^T + D )
+
+Every rule is reduced to one canonical form with four coefficient tensors, so a single update
+function serves all of them::
+
+    dW = K_xy * x y^T  +  K_x * x 1^T  +  K_y * 1 y^T  +  K_0
+
+A coefficient is ``None`` when its term is absent (an ablated gene), and the term is skipped.
+Gene tensors broadcast against ``[P, n_in, n_out]``: ``[P, n_in, n_out]`` per synapse,
+``[P, 1, n_out]`` per postsynaptic neuron, ``[P, 1, 1]`` per layer.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, NamedTuple
+
+import torch
+from torch import Tensor
+
+Genes = Mapping[str, Tensor]  # gene name ("eta", "A", ...) -> tensor broadcastable to [P, n_in, n_out]
+
+
+class RuleCoefficients(NamedTuple):
+    """The canonical form's coefficients; each broadcastable to ``[P, n_in, n_out]`` or None."""
+
+    k_xy: Tensor | None
+    k_x: Tensor | None
+    k_y: Tensor | None
+    k_0: Tensor | None
+
+
+def _times(eta: Tensor | None, g: Tensor | None) -> Tensor | None:
+    if g is None:
+        return None
+    return g if eta is None else eta * g
+
+
+def pdlf_coefficients(genes: Genes) -> RuleCoefficients:
+    """Canonical coefficients of the PDLF rule from genes ``eta, A, B, C, D`` (any may be absent).
+
+    ``A * (x y^T - C * x 1^T) = A x y^T - (A C) x 1^T``, so ``K_x = -eta A C``.
+    A missing ``eta`` means 1; a missing ``C`` means 0 (SCP without threshold).
+    """
+    eta, a, b, c, d = (genes.get(k) for k in ("eta", "A", "B", "C", "D"))
+    k_xy = _times(eta, a)
+    k_x = None if (a is None or c is None) else -_times(eta, a * c)
+    return RuleCoefficients(k_xy, k_x, _times(eta, b), _times(eta, d))
+
+
+def hebb_abcd_coefficients(genes: Genes) -> RuleCoefficients:
+    """Canonical coefficients of Najarro & Risi's ABCD rule from genes ``eta, A, B, C, D``."""
+    eta, a, b, c, d = (genes.get(k) for k in ("eta", "A", "B", "C", "D"))
+    return RuleCoefficients(_times(eta, a), _times(eta, b), _times(eta, c), _times(eta, d))
+
+
+def plasticity_delta(pre: Tensor, post: Tensor, coeffs: RuleCoefficients) -> Tensor:
+    """``dW`` of the canonical form.
+
+    Args:
+        pre: ``x``, ``[P, n_in]``.
+        post: ``y``, ``[P, n_out]``.
+        coeffs: the rule's coefficients.
+
+    Returns:
+        ``[P, n_in, n_out]``.
+    """
+    x = pre.unsqueeze(2)  # [P, n_in, 1]
+    y = post.unsqueeze(1)  # [P, 1, n_out]
+    shape = (pre.shape[0], pre.shape[1], post.shape[1])
+    # x (K_xy y + K_x) + K_y y + K_0: the two presynaptic terms share one product with x.
+    if coeffs.k_xy is not None:
+        dw = coeffs.k_xy * y
+        if coeffs.k_x is not None:
+            dw = dw + coeffs.k_x
+        dw = dw * x
+    elif coeffs.k_x is not None:
+        dw = coeffs.k_x * x
+    else:
+        dw = torch.zeros(shape, dtype=pre.dtype, device=pre.device)
+    if dw.shape != shape:
+        dw = dw.expand(shape).clone()
+    if coeffs.k_y is not None:
+        dw.addcmul_(coeffs.k_y, y)
+    if coeffs.k_0 is not None:
+        dw.add_(coeffs.k_0)
+    return dw
+
+
+def normalize_max_abs(w: Tensor) -> Tensor:
+    """``W / max|W|`` per agent over the layer (dims 1, 2); an all-zero ``W`` stays zero."""
+    m = w.abs().amax(dim=(1, 2), keepdim=True)
+    return w / torch.where(m > 0, m, torch.ones_like(m))
+
+
+def plastic_update(w: Tensor, pre: Tensor, post: Tensor, coeffs: RuleCoefficients, normalize: bool = True) -> Tensor:
+    """``W + dW``, then normalised by ``max|W|`` if ``normalize``. Returns a new ``[P, n_in, n_out]``."""
+    w = w + plasticity_delta(pre, post, coeffs)
+    return normalize_max_abs(w) if normalize else w
+
+
+def pdlf_rule(w: Tensor, pre: Tensor, post: Tensor, genes: Genes, normalize: bool = True) -> Tensor:
+    """One PDLF update of ``W`` (``[P, n_in, n_out]``); see the module docstring."""
+    return plastic_update(w, pre, post, pdlf_coefficients(genes), normalize)
+
+
+def hebb_abcd_rule(w: Tensor, pre: Tensor, post: Tensor, genes: Genes, normalize: bool = False) -> Tensor:
+    """One Hebbian ABCD update of ``W`` (``[P, n_in, n_out]``); see the module docstring."""
+    return plastic_update(w, pre, post, hebb_abcd_coefficients(genes), normalize)

@@ -1,0 +1,59 @@
+r"""Leaky integrate-and-fire neurons in PDLF's form, on population-batched tensors.
+
+For one layer of ``n`` neurons in each of ``P`` agents (every tensor is ``[P, n]``)::
+
+    m_t = I_t + (m_{t-1} - I_t) / tau          membrane relaxes toward the input current
+    s_t = +1 if m_t > theta, -1 if m_t < -theta, else 0      (ternary; binary: s = [m_t > theta])
+    m_t = 0 where s_t != 0                     reset on a spike of either sign
+    z_t = z_{t-1} / e + s_t (1 - 1/e)          the neuron's trace, fixed decay 1/e
+
+``tau`` (dimensionless, in steps; PDLF: e) and ``theta`` (PDLF: 0.1) are per-neuron tensors so
+that intrinsic plasticity can change them during a lifetime. Units are arbitrary current units.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+TRACE_DECAY = 1.0 / math.e  # fraction of the trace kept per step
+
+
+class LIFState(NamedTuple):
+    """State of one LIF layer: membrane ``v``, spikes ``s`` and trace ``z``, each ``[P, n]``."""
+
+    v: Tensor
+    s: Tensor
+    z: Tensor
+
+
+def lif_init(pop: int, n: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> LIFState:
+    """All-zero state for ``pop`` agents with ``n`` neurons each."""
+    zeros = torch.zeros(pop, n, device=device, dtype=dtype)
+    return LIFState(zeros, zeros.clone(), zeros.clone())
+
+
+def lif_step(current: Tensor, state: LIFState, tau: Tensor, theta: Tensor, ternary: bool = True) -> LIFState:
+    """One LIF step.
+
+    Args:
+        current: input current ``I_t``, ``[P, n]``.
+        state: previous ``LIFState``.
+        tau: membrane time constant per neuron, ``[P, n]`` (or broadcastable), > 1.
+        theta: firing threshold per neuron, ``[P, n]`` (or broadcastable), > 0.
+        ternary: spikes in {-1, 0, +1} (PDLF) if True, else binary {0, 1}.
+
+    Returns:
+        The new state; ``state.s`` holds this step's spikes.
+    """
+    v = current + (state.v - current) / tau
+    if ternary:
+        s = (v > theta).to(v.dtype) - (v < -theta).to(v.dtype)
+    else:
+        s = (v > theta).to(v.dtype)
+    v = v * (s == 0).to(v.dtype)
+    z = state.z * TRACE_DECAY + s * (1.0 - TRACE_DECAY)
+    return LIFState(v, s, z)
