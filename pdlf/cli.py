@@ -54,7 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # `key=value` overrides may follow options (pdlf train CFG --force es.popsize=8)
+    if extra and hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+        args.overrides = list(args.overrides) + extra
+    elif extra:
+        parser.error("unrecognized arguments: " + " ".join(extra))
     try:
         return int(importlib.import_module(args._runner).run(args) or 0)
     except PdlfError as err:

@@ -1,0 +1,123 @@
+"""The one time loop: ``B`` agents × ``B`` env episodes stepped in lockstep, with hooks.
+
+Training, evaluation, injury and analysis all call `rollout`; what differs between them is the
+`Perturbation` objects passed in (``pdlf.perturb``), which may read or change the agents' state
+before and after every step. Rollout ``b`` uses genome ``genomes[b]``, goal ``goals[b]``, env seed
+``env_seeds[b]`` and agent seed ``agent_seeds[b]``: its numbers depend only on those, never on its
+position in the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+import numpy as np
+import torch
+
+from pdlf.normalizer import FrozenNorm, ObsStats
+from pdlf.snn.network import PlasticSNN
+
+
+class Perturbation(Protocol):
+    """A hook on the loop. ``t`` counts env steps from 0; ``agent`` is the `PlasticSNN`."""
+
+    def before_step(self, t: int, agent: PlasticSNN, obs: np.ndarray) -> np.ndarray | None:
+        """Called before the agent acts at step ``t``; may return a replacement raw ``obs``."""
+
+    def after_step(self, t: int, agent: PlasticSNN, reward: np.ndarray) -> None:
+        """Called after env step ``t`` with its rewards ``[B]``."""
+
+
+@dataclass
+class RolloutResult:
+    """What a batch of episodes produced.
+
+    Attributes:
+        returns: ``[B]`` float64 sum of rewards.
+        lengths: ``[B]`` steps each episode ran.
+        diverged: ``[B]`` True where the agent's actions or the env's state became NaN/inf.
+        env_steps: env steps taken, over all members.
+        obs_stats: raw statistics of the observations seen (for the normaliser).
+        rewards: ``[T, B]`` per-step rewards if requested, else None.
+    """
+
+    returns: np.ndarray
+    lengths: np.ndarray
+    diverged: np.ndarray
+    env_steps: int
+    obs_stats: ObsStats | None = None
+    rewards: np.ndarray | None = field(default=None, repr=False)
+
+
+def rollout(
+    agent: PlasticSNN,
+    env,
+    genomes: torch.Tensor,
+    goals: np.ndarray,
+    env_seeds: np.ndarray,
+    agent_seeds: np.ndarray | Sequence[int] | int = 0,
+    norm: FrozenNorm | None = None,
+    perturbations: Sequence[Perturbation] = (),
+    collect_stats: bool = False,
+    record_rewards: bool = False,
+) -> RolloutResult:
+    """Run ``B = genomes.shape[0]`` episodes to the end (all done or ``env.max_steps``).
+
+    Args:
+        agent: the agent population (reset here with ``genomes``).
+        env: a `BatchedEnv` with ``batch_size == B``.
+        genomes: ``[B, L]``.
+        goals, env_seeds: ``[B]`` each.
+        agent_seeds: seeds for random initial weights, ``[B]`` or one for all.
+        norm: frozen observation normalisation, or None for raw observations.
+        perturbations: hooks called around every step, in order.
+        collect_stats: also return raw observation statistics (non-goal columns).
+        record_rewards: also return per-step rewards ``[T, B]``.
+    """
+    obs = env.reset(np.asarray(goals, dtype=np.float64), np.asarray(env_seeds, dtype=np.int64))
+    agent.reset(genomes, agent_seeds)
+    b = obs.shape[0]
+    returns = np.zeros(b)
+    lengths = np.zeros(b, dtype=np.int64)
+    diverged = np.zeros(b, dtype=bool)
+    stats = ObsStats.zeros(obs.shape[1] - env.goal_dim) if collect_stats else None
+    per_step = [] if record_rewards else None
+    alive = ~env.done
+    t = 0
+    while t < env.max_steps and alive.any():
+        for p in perturbations:
+            replaced = p.before_step(t, agent, obs)
+            if replaced is not None:
+                obs = replaced
+        if stats is not None:
+            stats.add_batch(obs[:, : stats.sum.shape[0]], alive & ~diverged)
+        x = norm.apply(obs) if norm is not None else obs.astype(np.float32)
+        action = agent.act(torch.from_numpy(x)).detach().to("cpu", torch.float64).numpy()
+        bad = ~np.isfinite(action).all(axis=1)
+        if bad.any():
+            diverged |= bad & alive
+            action = np.where(bad[:, None], 0.0, action)
+        obs, reward, done = env.step(action)
+        bad_env = ~(np.isfinite(obs).all(axis=1) & np.isfinite(reward))
+        if bad_env.any():
+            diverged |= bad_env & alive
+            obs = np.where(bad_env[:, None], 0.0, obs)
+            reward = np.where(bad_env, 0.0, reward)
+        returns += reward
+        lengths += alive
+        for p in perturbations:
+            p.after_step(t, agent, reward)
+        if per_step is not None:
+            per_step.append(reward.copy())
+        alive = ~done
+        t += 1
+    returns[diverged] = np.nan
+    return RolloutResult(
+        returns=returns,
+        lengths=lengths,
+        diverged=diverged,
+        env_steps=int(lengths.sum()),
+        obs_stats=stats,
+        rewards=np.stack(per_step) if per_step else None,
+    )
