@@ -4,5 +4,16 @@ Importing this package registers every task's `TaskSpec` and its gymnasium id.
 """
 
 from pdlf.envs.tasks import TASKS, TaskSpec, describe_tasks, get_task, register_task
+from pdlf.envs import ant_dir, halfcheetah_vel, hopper_vel, swimmer_dir  # noqa: F401  (registers)
+from pdlf.envs import copy_task, fetch, ur5e  # noqa: F401  (registers)
+from pdlf.envs.vector import BatchedEnv, make_batched
 
-__all__ = ["TASKS", "TaskSpec", "describe_tasks", "get_task", "register_task"]
+__all__ = [
+    "TASKS",
+    "BatchedEnv",
+    "TaskSpec",
+    "describe_tasks",
+    "get_task",
+    "make_batched",
+    "register_task",
+]

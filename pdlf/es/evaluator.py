@@ -20,6 +20,8 @@ from pdlf.workers import CENTER, GenerationTask, RolloutEngine, Slice, SliceResu
 
 log = logging.getLogger(__name__)
 
+PING_TIMEOUT_S = 10.0  # an actor that does not answer a ping within this is skipped for a generation
+
 
 @dataclass
 class GenerationResult:
@@ -57,6 +59,9 @@ class Evaluator:
             cls = remote_worker_class(cfg.ray.cpus_per_worker, cfg.ray.gpus_per_worker)
             cfg_dict = cfg.to_dict()
             self._actors = [cls.remote(cfg_dict) for _ in range(cfg.ray.workers)]
+            import ray
+
+            ray.get([a.pid.remote() for a in self._actors])  # wait until every worker has started
 
     # ---------------------------------------------------------------------------- public
     def evaluate(self, task: GenerationTask, members: list[int], include_center: bool = False) -> GenerationResult:
@@ -100,17 +105,27 @@ class Evaluator:
 
     # --------------------------------------------------------------------------- internals
     def _alive(self) -> list[int]:
-        """Indices of actors believed alive: suspects come back once their ping answers."""
+        """Indices of actors that answer a ping now (a lost node's actors do not).
+
+        An actor whose ping is still pending after ``PING_TIMEOUT_S`` is left out of this
+        generation and taken back once its ping answers (Ray restarts it where it can).
+        """
         import ray
 
-        for i, ping in list(self._suspect.items()):
-            ready, _ = ray.wait([ping], timeout=0)
-            if ready:
+        pings = {i: self._suspect.get(i) or self._actors[i].pid.remote() for i in range(len(self._actors))}
+        ready, _ = ray.wait(list(pings.values()), num_returns=len(pings), timeout=PING_TIMEOUT_S)
+        ready = set(ready)
+        self._suspect = {}
+        for i, ping in pings.items():
+            ok = False
+            if ping in ready:
                 try:
-                    ray.get(ready[0])
-                    del self._suspect[i]
-                except Exception:
-                    self._suspect[i] = self._actors[i].pid.remote()
+                    ray.get(ping)
+                    ok = True
+                except Exception:  # died again: ping afresh next time
+                    ping = self._actors[i].pid.remote()
+            if not ok:
+                self._suspect[i] = ping
         alive = [i for i in range(len(self._actors)) if i not in self._suspect]
         return alive or list(range(len(self._actors)))
 

@@ -1,0 +1,284 @@
+"""Batched stepping: `B` episodes of one task, with mixed goals, in one process.
+
+This is what a training worker steps: ``make_batched(task, B)`` returns a `BatchedEnv` whose
+`reset` takes one goal and one seed per member and whose `step` takes ``[B, act_dim]`` actions
+and returns ``(obs [B, obs_dim], reward [B], done [B])``, all float64 / bool numpy arrays.
+
+Member ``b`` follows exactly the trajectory of ``gym.make(spec.gym_id, goal=goals[b])`` reset
+with ``seed=seeds[b]`` and stepped with ``actions[:, b]``: same observations, rewards and
+termination (tested to the last bit for the locomotion tasks). A member is done once it
+terminates or after `max_steps` steps; from then on it is no longer stepped, its observation
+stays frozen and its reward is 0.
+
+Two implementations share that contract:
+
+- `KernelBatchedEnv` (ant_dir, swimmer_dir, halfcheetah_vel, hopper_vel): one shared
+  `MjModel`, `B` `MjData`, one ``mj_step(nstep=frame_skip)`` call per member and step, and
+  observations/rewards computed for the whole batch at once by the task's `LocomotionKernel`.
+  Per-member Python work is three array copies, so it runs close to raw physics speed.
+- `GymBatchedEnv` (any other registered task): `B` unwrapped gymnasium envs made from the
+  task's gym id, each reset with ``seed`` and ``options={"goal": g}`` and stepped in turn.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import NamedTuple
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from gymnasium.utils import seeding
+
+from pdlf.envs.ant_dir import AntDirEnv
+from pdlf.envs.halfcheetah_vel import HalfCheetahVelEnv
+from pdlf.envs.hopper_vel import HopperVelEnv
+from pdlf.envs.locomotion import GoalEnvMixin
+from pdlf.envs.swimmer_dir import SwimmerDirEnv
+from pdlf.envs.tasks import TaskSpec, get_task
+from pdlf.errors import ShapeError, UnknownNameError
+
+# tasks with a fast path: task name -> its gymnasium env class (which carries the kernel)
+KERNEL_ENVS: dict[str, type[GoalEnvMixin]] = {
+    cls.task.name: cls for cls in (AntDirEnv, SwimmerDirEnv, HalfCheetahVelEnv, HopperVelEnv)
+}
+
+
+class _Member(NamedTuple):
+    """One member of a `KernelBatchedEnv`: its MjData, a view of its ``ctrl``, and the
+    ``(MjData view, batch-array row)`` pairs copied after each step."""
+
+    data: mujoco.MjData
+    ctrl: np.ndarray
+    copies: tuple[tuple[np.ndarray, np.ndarray], ...]
+
+
+class BatchedEnv(abc.ABC):
+    """`B` episodes of one task stepped together (see the module docstring for the contract).
+
+    Attributes:
+        spec: the task's `TaskSpec`.
+        batch_size: ``B``.
+        max_steps: steps after which every member is done (default ``spec.episode_steps``).
+        obs_dim, act_dim, goal_dim: sizes, from `spec`.
+        done: ``[B]`` bool, members that have terminated or reached `max_steps`.
+        steps: `step` calls since the last `reset`.
+    """
+
+    def __init__(
+        self, spec: TaskSpec, batch_size: int, max_steps: int | None, extrapolate: bool
+    ) -> None:
+        if batch_size < 1:
+            raise ShapeError(f"batch_size must be >= 1, got {batch_size}")
+        self.spec = spec
+        self.batch_size = int(batch_size)
+        self.max_steps = int(spec.episode_steps if max_steps is None else max_steps)
+        if self.max_steps < 1:
+            raise ShapeError(f"max_steps must be >= 1, got {self.max_steps}")
+        self.extrapolate = bool(extrapolate)
+        self.obs_dim = spec.obs_dim
+        self.act_dim = spec.act_dim
+        self.goal_dim = spec.goal_dim
+        self.done = np.ones(self.batch_size, dtype=bool)
+        self.steps = 0
+        self._obs = np.zeros((self.batch_size, self.obs_dim), dtype=np.float64)
+        self._was_reset = False
+
+    @property
+    def all_done(self) -> bool:
+        """True once every member is done (and before the first `reset`)."""
+        return bool(self.done.all())
+
+    def reset(self, goals: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+        """Start a new episode in every member.
+
+        Args:
+            goals: ``[B]`` float, one goal per member (checked against the range unless the env
+                was made with ``extrapolate=True``).
+            seeds: ``[B]`` int, one seed per member (as ``reset(seed=...)``).
+
+        Returns:
+            ``[B, obs_dim]`` float64 initial observations.
+        """
+        goals = np.asarray(goals, dtype=np.float64)
+        seeds = np.asarray(seeds)
+        for name, value in (("goals", goals), ("seeds", seeds)):
+            if value.shape != (self.batch_size,):
+                raise ShapeError(f"{name} must have shape ({self.batch_size},), got {value.shape}")
+        if not np.issubdtype(seeds.dtype, np.integer):
+            raise ShapeError(f"seeds must be integers, got dtype {seeds.dtype}")
+        for g in goals:
+            self.spec.check_goal(g, self.extrapolate)
+        self._obs[:] = self._reset(goals, [int(s) for s in seeds])
+        self.done[:] = False
+        self.steps = 0
+        self._was_reset = True
+        return self._obs.copy()
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Step every member that is not done yet.
+
+        Args:
+            actions: ``[B, act_dim]``; passed to MuJoCo unclipped, as gymnasium does (MuJoCo
+                clamps ``ctrl`` to the actuator range; the control cost uses the given values).
+
+        Returns:
+            ``obs [B, obs_dim]`` float64, ``reward [B]`` float64 (0 for members already done
+            before this step), ``done [B]`` bool (terminated, or `max_steps` reached).
+        """
+        if not self._was_reset:
+            raise RuntimeError("call reset(goals, seeds) before step()")
+        actions = np.asarray(actions, dtype=np.float64)
+        if actions.shape != (self.batch_size, self.act_dim):
+            raise ShapeError(
+                f"actions must have shape ({self.batch_size}, {self.act_dim}), got {actions.shape}"
+            )
+        active = ~self.done
+        reward = np.zeros(self.batch_size, dtype=np.float64)
+        if active.any():
+            obs, rew, terminated = self._step(actions, np.flatnonzero(active))
+            self._obs[active] = obs[active]
+            reward[active] = rew[active]
+            self.done |= active & terminated
+        self.steps += 1
+        if self.steps >= self.max_steps:
+            self.done[:] = True
+        return self._obs.copy(), reward, self.done.copy()
+
+    def close(self) -> None:
+        """Release the members' resources (nothing to release on the fast path)."""
+
+    @abc.abstractmethod
+    def _reset(self, goals: np.ndarray, seeds: list[int]) -> np.ndarray:
+        """Reset every member; return ``[B, obs_dim]`` observations."""
+
+    @abc.abstractmethod
+    def _step(
+        self, actions: np.ndarray, active: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Step the members listed in `active` (indices); return ``(obs [B, obs_dim],
+        reward [B], terminated [B])`` whose rows outside `active` are ignored."""
+
+
+class KernelBatchedEnv(BatchedEnv):
+    """Fast path: `B` `MjData` of one shared model, batch-wide obs/reward from the kernel."""
+
+    def __init__(
+        self,
+        env_cls: type[GoalEnvMixin],
+        batch_size: int,
+        max_steps: int | None = None,
+        extrapolate: bool = False,
+    ) -> None:
+        super().__init__(env_cls.task, batch_size, max_steps, extrapolate)
+        # one env instance supplies the model, init state, dt and noise scale that
+        # gym.make(id) would use
+        self._template = env_cls()
+        self._kernel = env_cls.kernel
+        self._model = self._template.model
+        self._dt = self._template.dt
+        self._frame_skip = self._template.frame_skip
+        self._noise = self._template._reset_noise_scale
+        self._datas = [mujoco.MjData(self._model) for _ in range(self.batch_size)]
+        B, m = self.batch_size, self._model
+        self._goals = np.zeros(B, dtype=np.float64)
+        self._qpos = np.zeros((B, m.nq), dtype=np.float64)
+        self._qvel = np.zeros((B, m.nv), dtype=np.float64)
+        k = self._kernel.track(self._datas[0]).size
+        self._track = np.zeros((B, k), dtype=np.float64)
+        needs_cfrc = self._kernel.needs_cfrc
+        self._cfrc = np.zeros((B, m.nbody, 6), dtype=np.float64) if needs_cfrc else None
+        # Views into each MjData and into the batch arrays, made once: MjData arrays alias
+        # its memory, so copying through them is all a step needs per member.
+        self._members = []
+        for b, d in enumerate(self._datas):
+            copies = [(d.qpos, self._qpos[b]), (d.qvel, self._qvel[b])]
+            copies.append((self._kernel.track(d), self._track[b]))
+            if needs_cfrc:
+                copies.append((d.cfrc_ext, self._cfrc[b]))
+            self._members.append(_Member(d, d.ctrl, tuple(copies)))
+
+    def _reset(self, goals: np.ndarray, seeds: list[int]) -> np.ndarray:
+        m, kernel = self._model, self._kernel
+        init_qpos, init_qvel = self._template.init_qpos, self._template.init_qvel
+        for (d, _, copies), seed in zip(self._members, seeds):
+            rng, _ = seeding.np_random(seed)
+            mujoco.mj_resetData(m, d)
+            d.qpos[:], d.qvel[:] = kernel.reset_state(rng, init_qpos, init_qvel, self._noise)
+            mujoco.mj_forward(m, d)
+            for src, dst in copies:
+                np.copyto(dst, src)
+        self._goals[:] = goals
+        return kernel.observe(self._qpos, self._qvel, self._goals)
+
+    def _step(self, actions, active):
+        m, nstep, members = self._model, self._frame_skip, self._members
+        before = self._track.copy()
+        step, copyto = mujoco.mj_step, np.copyto
+        rne = mujoco.mj_rnePostConstraint if self._cfrc is not None else None
+        for b in active.tolist():
+            d, ctrl, copies = members[b]
+            ctrl[:] = actions[b]
+            step(m, d, nstep)
+            if rne is not None:  # cfrc_ext, as gymnasium's MujocoEnv computes it after a step
+                rne(m, d)
+            for src, dst in copies:
+                copyto(dst, src)
+        vel = (self._track - before) / self._dt
+        kernel = self._kernel
+        reward, _ = kernel.reward(vel, actions, self._goals, self._qpos, self._qvel, self._cfrc)
+        terminated = kernel.terminated(self._qpos, self._qvel)
+        return kernel.observe(self._qpos, self._qvel, self._goals), reward, terminated
+
+
+class GymBatchedEnv(BatchedEnv):
+    """Generic path: `B` unwrapped gymnasium envs of the task, stepped one after another."""
+
+    def __init__(
+        self,
+        spec: TaskSpec,
+        batch_size: int,
+        max_steps: int | None = None,
+        extrapolate: bool = False,
+    ) -> None:
+        super().__init__(spec, batch_size, max_steps, extrapolate)
+        if spec.gym_id not in gym.registry:
+            raise UnknownNameError(
+                f"task {spec.name!r} names gym id {spec.gym_id!r}, which is not registered"
+                " with gymnasium (is its env module imported by pdlf.envs?)"
+            )
+        # `extrapolate` is forwarded only when asked for: not every task's env takes it
+        kwargs = {"extrapolate": True} if self.extrapolate else {}
+        self._envs = [gym.make(spec.gym_id, **kwargs).unwrapped for _ in range(self.batch_size)]
+
+    def _reset(self, goals, seeds):
+        obs = np.zeros((self.batch_size, self.obs_dim), dtype=np.float64)
+        for b, (env, goal, seed) in enumerate(zip(self._envs, goals, seeds)):
+            obs[b], _ = env.reset(seed=seed, options={"goal": float(goal)})
+        return obs
+
+    def _step(self, actions, active):
+        obs = np.zeros((self.batch_size, self.obs_dim), dtype=np.float64)
+        reward = np.zeros(self.batch_size, dtype=np.float64)
+        terminated = np.zeros(self.batch_size, dtype=bool)
+        for b in active.tolist():
+            obs[b], reward[b], terminated[b], _, _ = self._envs[b].step(actions[b])
+        return obs, reward, terminated
+
+    def close(self) -> None:
+        for env in self._envs:
+            env.close()
+
+
+def make_batched(
+    task: str, batch_size: int, *, max_steps: int | None = None, extrapolate: bool = False
+) -> BatchedEnv:
+    """A `BatchedEnv` of `batch_size` members of the registered task `task`.
+
+    Unknown task names raise `UnknownNameError` with a "did you mean" hint; goals outside the
+    task's range raise `GoalRangeError` at `reset` unless `extrapolate` is True.
+    """
+    spec = get_task(task)
+    if task in KERNEL_ENVS:
+        return KernelBatchedEnv(KERNEL_ENVS[task], batch_size, max_steps, extrapolate)
+    return GymBatchedEnv(spec, batch_size, max_steps, extrapolate)
