@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import logging
 import sys
 
 from pdlf.errors import PdlfError
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides = list(args.overrides) + extra
     elif extra:
         parser.error("unrecognized arguments: " + " ".join(extra))
+    logging.getLogger("evotorch").setLevel(logging.WARNING)  # its INFO lines go to stdout
     try:
         return int(importlib.import_module(args._runner).run(args) or 0)
     except PdlfError as err:

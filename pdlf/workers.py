@@ -186,7 +186,8 @@ def init_ray(address: str = "", num_cpus: int | None = None) -> None:
     if address:
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        # address="local" always starts a new Ray: never join another process's cluster by accident
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
 
 
 def remote_worker_class(cpus: float, gpus: float):

@@ -35,6 +35,13 @@ class GenerationResult:
     workers_alive: int
     seconds_per_slice: list[float]
 
+    def per_goal(self, members: list[int]) -> np.ndarray:
+        """``[N, G]`` mean return over repeats per goal of ``members`` (NaN where diverged).
+
+        A genome's fitness is the sum of its row (spec §4).
+        """
+        return np.stack([self.returns[m].mean(axis=1) for m in members])
+
 
 def split_members(members: list[int], n_slices: int) -> list[tuple[int, ...]]:
     """Contiguous, near-equal shares of ``members`` (empty shares dropped)."""

@@ -157,7 +157,7 @@ class Trainer:
         )
         members = list(range(population.popsize))
         result = self.evaluator.evaluate(task, members, include_center=self.cfg.es.eval_center)
-        per_goal = np.stack([result.returns[m].mean(axis=1) for m in members])  # [P, G]
+        per_goal = result.per_goal(members)  # [P, G]
         raw_fitness = torch.as_tensor(per_goal.sum(axis=1))
         fitness, n_diverged = sanitize_fitness(raw_fitness)
         self.searcher.tell(population, fitness)

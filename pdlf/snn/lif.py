@@ -49,11 +49,12 @@ def lif_step(current: Tensor, state: LIFState, tau: Tensor, theta: Tensor, terna
     Returns:
         The new state; ``state.s`` holds this step's spikes.
     """
-    v = current + (state.v - current) / tau
+    # lerp(a, b, w) = a + w (b - a): one fused op each for the membrane and the trace
+    v = torch.lerp(current, state.v, 1.0 / tau)
     if ternary:
         s = (v > theta).to(v.dtype) - (v < -theta).to(v.dtype)
     else:
         s = (v > theta).to(v.dtype)
-    v = v * (s == 0).to(v.dtype)
-    z = state.z * TRACE_DECAY + s * (1.0 - TRACE_DECAY)
+    v = v * (1.0 - s.abs())  # reset where a spike of either sign (float ops beat a bool mask)
+    z = torch.lerp(s, state.z, TRACE_DECAY)
     return LIFState(v, s, z)

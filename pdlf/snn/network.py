@@ -27,7 +27,7 @@ from torch import Tensor
 from pdlf.errors import ConfigError, ShapeError
 from pdlf.plasticity.catalog import RuleConfig
 from pdlf.plasticity.genome import GenomeLayout, LayerShape
-from pdlf.plasticity.rules import RuleCoefficients, normalize_max_abs, plasticity_delta
+from pdlf.plasticity.rules import RuleCoefficients, plastic_update_
 from pdlf.registry import did_you_mean
 from pdlf.snn.lif import LIFState, lif_init, lif_step
 
@@ -95,7 +95,8 @@ class PlasticSNN:
 
     Use: ``net.reset(genomes[P, L], seeds)``, then ``actions = net.act(obs[P, obs_dim])`` once
     per env step. Fast weights (``net.weights``), LIF states (``net.hidden_states``) and the
-    per-neuron ``tau``/``theta`` are readable between steps for analysis. Injury hooks:
+    per-neuron ``tau``/``theta`` are readable between steps for analysis (fast weights are
+    updated in place: clone them to keep a snapshot). Injury hooks:
     `erase_weights` (set every fast weight to 0 now), ``silenced`` (no transmission and no
     plasticity while True; weights kept), `block_neurons` (neuron loss until the next reset).
     """
@@ -114,13 +115,16 @@ class PlasticSNN:
         self.normalize = self.rule.normalizes()
         self.pop = 0
         self.silenced = False
-        self.weights: dict[str, Tensor] = {}
+        # Fast weights are stored with the larger dimension last (measured 2.8x faster rule
+        # updates for a 128 -> 6 readout): [P, n_in, n_out] or, where n_out < n_in, [P, n_out, n_in].
+        self._transposed = {layer.name: layer.n_out < layer.n_in for layer in self.layers}
+        self._w: dict[str, Tensor] = {}
         self.hidden_states: list[LIFState] = []
         self.tau: list[Tensor] = []
         self.theta: list[Tensor] = []
         self._coeffs: dict[str, RuleCoefficients] = {}
-        self._in_masks: dict[str, Tensor] = {}  # layer -> [P, n_in, 1] multiplier of blocked inputs
-        self._out_masks: dict[str, Tensor] = {}  # layer -> [P, 1, n_out]
+        self._in_masks: dict[str, Tensor] = {}  # layer -> 0/1 multiplier of blocked inputs (storage order)
+        self._out_masks: dict[str, Tensor] = {}  # layer -> 0/1 multiplier of blocked outputs
         self._hidden_masks: dict[int, Tensor] = {}  # hidden layer index -> [P, n] (1 = alive)
 
     # ----------------------------------------------------------------------------- episode start
@@ -140,14 +144,16 @@ class PlasticSNN:
         self.pop = pop = genomes.shape[0]
         genes = self.layout.split(genomes)
         spec = self.rule.spec()
-        self.weights = {}
+        self._w = {}
         self._coeffs = {}
         for layer in self.layers:
             if self.plastic:
-                self._coeffs[layer.name] = spec.coefficients(genes[layer.name])
-                self.weights[layer.name] = torch.zeros(pop, layer.n_in, layer.n_out, device=self.device, dtype=self.dtype)
+                coeffs = spec.coefficients(genes[layer.name])
+                self._coeffs[layer.name] = RuleCoefficients(*(self._to_storage(layer.name, c) for c in coeffs))
+                w = torch.zeros(pop, layer.n_in, layer.n_out, device=self.device, dtype=self.dtype)
             else:
-                self.weights[layer.name] = genes[layer.name]["W"].clone()
+                w = genes[layer.name]["W"]
+            self._w[layer.name] = self._to_storage(layer.name, w)
         if self.plastic and self.cfg.init_weights == "uniform":
             self._uniform_init(seeds)
         self.hidden_states = [lif_init(pop, h, self.device, self.dtype) for h in self.cfg.hidden]
@@ -168,6 +174,17 @@ class PlasticSNN:
             for layer in self.layers:
                 draw = torch.rand(layer.n_in, layer.n_out, generator=gen, dtype=torch.float64)
                 self.weights[layer.name][p] = ((2.0 * draw - 1.0) * scale).to(self.device, self.dtype)
+
+    def _to_storage(self, name: str, t: Tensor | None) -> Tensor | None:
+        """A ``[P, n_in, n_out]``-shaped tensor (or broadcastable) in the layer's storage order."""
+        if t is None:
+            return None
+        return (t.transpose(1, 2) if self._transposed[name] else t).contiguous().clone()
+
+    @property
+    def weights(self) -> dict[str, Tensor]:
+        """Fast weights per layer as ``[P, n_in, n_out]`` views (live: they change every step)."""
+        return {n: (w.transpose(1, 2) if self._transposed[n] else w) for n, w in self._w.items()}
 
     # ----------------------------------------------------------------------------------- stepping
     def act(self, obs: Tensor) -> Tensor:
@@ -192,9 +209,9 @@ class PlasticSNN:
         posts: list[tuple[str, Tensor, Tensor]] = []  # (layer, pre activity, post activity)
         for i, state in enumerate(self.hidden_states):
             name = f"l{i}"
-            current = torch.bmm(pre_spikes.unsqueeze(1), self.weights[name]).squeeze(1)
+            current = self._forward(name, pre_spikes)
             if self.cfg.recurrent:
-                current = current + torch.bmm(state.s.unsqueeze(1), self.weights[f"rec{i}"]).squeeze(1)
+                current = current + self._forward(f"rec{i}", state.s)
             new = lif_step(current, state, self.tau[i], self.theta[i], self.ternary)
             if i in self._hidden_masks:
                 m = self._hidden_masks[i]
@@ -204,22 +221,26 @@ class PlasticSNN:
                 posts.append((f"rec{i}", state.z, new.z))
             self.hidden_states[i] = new
             pre_spikes, pre_act = new.s, new.z
-        action = torch.bmm(pre_spikes.unsqueeze(1), self.weights["out"]).squeeze(1)
+        action = self._forward("out", pre_spikes)
         posts.append(("out", pre_act, action))
         if self.plastic:
             for name, pre, post in posts:
                 self._update(name, pre, post)
         return action
 
+    def _forward(self, name: str, spikes: Tensor) -> Tensor:
+        """``spikes [P, n_in] @ W [P, n_in, n_out] -> [P, n_out]``."""
+        w = self._w[name]
+        if self._transposed[name]:  # a broadcast product and sum beats bmm here (measured 4x)
+            return (w * spikes.unsqueeze(1)).sum(2)
+        return torch.bmm(spikes.unsqueeze(1), w).squeeze(1)
+
     def _update(self, name: str, pre: Tensor, post: Tensor) -> None:
-        w = self.weights[name] + plasticity_delta(pre, post, self._coeffs[name])
-        if self.normalize:
-            w = normalize_max_abs(w)
+        w = plastic_update_(self._w[name], pre, post, self._coeffs[name], self.normalize, self._transposed[name])
         if name in self._in_masks:
-            w = w * self._in_masks[name]
+            w.mul_(self._in_masks[name])
         if name in self._out_masks:
-            w = w * self._out_masks[name]
-        self.weights[name] = w
+            w.mul_(self._out_masks[name])
 
     def _silent_step(self) -> Tensor:
         """A step with all transmission blocked: membranes relax toward 0, no plasticity."""
@@ -231,7 +252,7 @@ class PlasticSNN:
     # ------------------------------------------------------------------------------ injury hooks
     def erase_weights(self) -> None:
         """Set every fast weight of every layer to 0 now (PDLF's temporary injury, one step)."""
-        for w in self.weights.values():
+        for w in self._w.values():
             w.zero_()
 
     def block_neurons(self, layer: int, blocked: Tensor) -> None:
@@ -251,17 +272,14 @@ class PlasticSNN:
         incoming = [f"l{layer}"] + ([f"rec{layer}"] if self.cfg.recurrent else [])
         outgoing = [f"l{layer + 1}" if layer + 1 < len(self.cfg.hidden) else "out"]
         outgoing += [f"rec{layer}"] if self.cfg.recurrent else []
-        for name in incoming:
-            self._out_masks[name] = alive.unsqueeze(1)
+        for name in incoming:  # masks in each layer's storage order, applied after every update
+            self._out_masks[name] = self._to_storage(name, alive.unsqueeze(1))
         for name in outgoing:
-            self._in_masks[name] = alive.unsqueeze(2)
+            self._in_masks[name] = self._to_storage(name, alive.unsqueeze(2))
         for name in set(incoming) | set(outgoing):
-            w = self.weights[name]
-            if name in self._in_masks:
-                w = w * self._in_masks[name]
-            if name in self._out_masks:
-                w = w * self._out_masks[name]
-            self.weights[name] = w
+            for masks in (self._in_masks, self._out_masks):
+                if name in masks:
+                    self._w[name].mul_(masks[name])
         s = self.hidden_states[layer]
         self.hidden_states[layer] = LIFState(s.v * alive, s.s * alive, s.z * alive)
 

@@ -142,3 +142,24 @@ def test_missing_c_means_zero_threshold():
     g = {k: GENES[k] for k in ("eta", "A")}
     c = pdlf_coefficients(g)
     assert c.k_x is None and c.k_y is None and c.k_0 is None
+
+
+@pytest.mark.parametrize("name", [n for n in RULES.names() if RULES.get(n).family != "none"])
+@pytest.mark.parametrize("granularity", ["synapse", "post", "layer"])
+def test_in_place_hot_path_equals_the_pure_rule(name, granularity):
+    from pdlf.plasticity.rules import plastic_update_
+
+    spec = RULES.get(name)
+    layout = GenomeLayout([LayerShape("l0", 3, 4)], RuleConfig(name=name, granularity=granularity))
+    gen = torch.Generator().manual_seed(2)
+    genes = layout.split(torch.randn(2, layout.size, generator=gen, dtype=torch.float64))["l0"]
+    x, y = torch.randn(2, 3, generator=gen, dtype=torch.float64), torch.randn(2, 4, generator=gen, dtype=torch.float64)
+    w0 = torch.randn(2, 3, 4, generator=gen, dtype=torch.float64)
+    coeffs = spec.coefficients(genes)
+    for normalize in (False, True):
+        expected = plastic_update(w0, x, y, coeffs, normalize)
+        got = plastic_update_(w0.clone(), x, y, coeffs, normalize)
+        assert torch.allclose(got, expected, atol=1e-12)
+    zero = torch.zeros(2, 3, 4, dtype=torch.float64)
+    zero_genes = {k: torch.zeros_like(v) for k, v in genes.items()}
+    assert torch.equal(plastic_update_(zero, x, y, spec.coefficients(zero_genes)), torch.zeros(2, 3, 4, dtype=torch.float64))
