@@ -255,6 +255,19 @@ class PlasticSNN:
         for w in self._w.values():
             w.zero_()
 
+    def erase_synapses(self, name: str, erased: Tensor) -> None:
+        """Set the synapses of layer ``name`` marked in ``erased`` (``[n_in, n_out]`` or
+        ``[P, n_in, n_out]`` bool) to 0 now; plastic ones may regrow, direct ones stay 0."""
+        layer = next((l for l in self.layers if l.name == name), None)
+        if layer is None:
+            raise ShapeError(f"no layer {name!r}: layers are {', '.join(l.name for l in self.layers)}")
+        erased = torch.as_tensor(erased, dtype=torch.bool, device=self.device)
+        if erased.shape not in ((layer.n_in, layer.n_out), (self.pop, layer.n_in, layer.n_out)):
+            raise ShapeError(f"erase_synapses got a mask of shape {tuple(erased.shape)} for layer {name} ({layer.n_in}x{layer.n_out})")
+        if erased.ndim == 2:
+            erased = erased.unsqueeze(0)
+        self._w[name].masked_fill_(self._to_storage(name, erased), 0.0)
+
     def block_neurons(self, layer: int, blocked: Tensor) -> None:
         """Neuron loss: hidden neurons of ``layer`` marked in ``blocked`` (``[P, n]`` or ``[n]``
         bool) never spike again this episode; their incoming and outgoing synapses are 0 and stay 0.
