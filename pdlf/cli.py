@@ -20,6 +20,11 @@ from pdlf.errors import PdlfError
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("pdlf.runners.train", "evolve plasticity rules (or direct weights) on a task"),
     "envs": ("pdlf.runners.list_envs", "list the tasks with their dims, goal ranges and ids"),
+    "eval": ("pdlf.runners.evaluate", "returns of a run's genomes on training and unseen goals"),
+    "injury": ("pdlf.runners.injury", "temporary and permanent injury tests of a run"),
+    "wm": ("pdlf.runners.working_memory", "working-memory copy task: train, sweep, membrane reset"),
+    "analyze": ("pdlf.runners.analysis", "weights, firing rates and hidden-state embeddings of a run"),
+    "report": ("pdlf.runners.report", "the science report: plastic vs direct at equal env-step budgets"),
 }
 
 # `pdlf bench NAME`: benchmark -> (runner module, one-line help)

@@ -36,3 +36,33 @@ def two_node_cluster():
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+def _tiny_run(root, rule: str):
+    from pdlf.config import config_from_dict
+    from pdlf.es.trainer import Trainer
+
+    cfg = config_from_dict(
+        {
+            "env": {"name": "halfcheetah_vel", "episode_steps": 30},
+            "agent": {"hidden": [16]},
+            "rule": {"name": rule},
+            "es": {"popsize": 4, "generations": 2, "seed": 1},
+            "ray": {"workers": 0},
+            "log": {"progress": False, "tensorboard": False},
+        }
+    )
+    run_dir = root / f"tiny_{rule}"
+    Trainer.create(cfg, run_dir).run()
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory):
+    """Two tiny finished runs made by `pdlf train`'s Trainer in-process: {"plastic": dir, "direct": dir}.
+
+    halfcheetah_vel, hidden [16], popsize 4, 2 generations of 30-step episodes; runners evaluate
+    them with their own episode length.
+    """
+    root = tmp_path_factory.mktemp("runs")
+    return {"plastic": _tiny_run(root, "pdlf"), "direct": _tiny_run(root, "none")}

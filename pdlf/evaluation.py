@@ -1,0 +1,76 @@
+"""Evaluating fixed genomes in this process: goals × seeds as one batch through `rollout`.
+
+The runners (eval, injury, analysis, report) call `evaluate_genome`; it builds the agents and the
+batched env and hands everything to the one rollout loop, with whatever perturbations the runner
+asks for. Rollout ``(goal g, seed s)`` is named by those two numbers: the same genome, goal and
+seed always give the same episode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from pdlf.normalizer import FrozenNorm
+from pdlf.rollout import Perturbation, RolloutResult, rollout
+from pdlf.snn.network import PlasticSNN
+
+
+@dataclass
+class Evaluation:
+    """Returns ``[G, S]`` of one genome on ``goals [G]`` × ``seeds [S]``; rewards ``[T, G, S]``."""
+
+    goals: np.ndarray
+    seeds: np.ndarray
+    returns: np.ndarray
+    rewards: np.ndarray | None
+    result: RolloutResult
+
+
+def evaluate_genome(
+    cfg,
+    genome: torch.Tensor,
+    goals: Sequence[float] | np.ndarray,
+    seeds: Sequence[int] | np.ndarray,
+    norm: FrozenNorm | None = None,
+    perturbations: Sequence[Perturbation] = (),
+    record_rewards: bool = False,
+    episode_steps: int | None = None,
+    extrapolate: bool = True,
+    agent_hook: Callable[[PlasticSNN], None] | None = None,
+) -> Evaluation:
+    """Run ``genome`` (``[L]``) on every (goal, seed) pair at once.
+
+    Args:
+        cfg: the run's `RunConfig` (task, agent, rule).
+        genome: ``[L]`` flat genome.
+        goals, seeds: ``[G]`` goals and ``[S]`` env seeds; the batch is ``G * S`` episodes.
+        norm: the run's frozen observation normaliser.
+        perturbations: hooks for the rollout loop (``pdlf.perturb``).
+        record_rewards: keep per-step rewards.
+        episode_steps: episode length (default: the run's ``env.episode_steps`` or the task's).
+        extrapolate: allow goals outside the training range (unseen-goal evaluation).
+        agent_hook: called with the agent before the rollout (e.g. to move it to a device).
+    """
+    from pdlf.envs import get_task, make_batched
+
+    spec = get_task(cfg.env.name)
+    goals = np.asarray(goals, dtype=np.float64)
+    seeds = np.asarray(seeds, dtype=np.int64)
+    g, s = len(goals), len(seeds)
+    agent = PlasticSNN(spec.obs_dim, spec.act_dim, cfg.agent, cfg.rule)
+    if agent_hook is not None:
+        agent_hook(agent)
+    steps = episode_steps or cfg.env.episode_steps or None
+    env = make_batched(spec.name, g * s, max_steps=steps, extrapolate=extrapolate)
+    batch_goals = np.repeat(goals, s)
+    batch_seeds = np.tile(seeds, g)
+    genomes = genome.reshape(1, -1).expand(g * s, -1)
+    res = rollout(agent, env, genomes, batch_goals, batch_seeds, agent_seeds=batch_seeds, norm=norm,
+                  perturbations=perturbations, record_rewards=record_rewards)
+    env.close()
+    rewards = res.rewards.reshape(res.rewards.shape[0], g, s) if res.rewards is not None else None
+    return Evaluation(goals, seeds, res.returns.reshape(g, s), rewards, res)

@@ -1,0 +1,82 @@
+"""Reading a finished (or running) training run back: config, genomes, normaliser.
+
+    run = load_run("runs/halfcheetah_vel__pdlf__s0__...")
+    run.cfg, run.spec, run.genome("best"), run.genome("center"), run.norm
+
+Every runner that takes a RUN_DIR (eval, injury, analysis) starts here, so a directory that does
+not exist or is not a pdlf run fails the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import yaml
+
+from pdlf.checkpoint import load_checkpoint
+from pdlf.config import RunConfig, config_from_dict
+from pdlf.errors import RunDirError
+from pdlf.normalizer import FrozenNorm, ObsNormalizer
+
+CHECKPOINT = Path("checkpoints") / "last.pkl"
+GENOME_KINDS = ("best", "center")
+
+
+@dataclass
+class LoadedRun:
+    """A run directory's contents. ``norm`` is the normaliser as of the last checkpoint."""
+
+    run_dir: Path
+    cfg: RunConfig
+    state: dict
+    norm: FrozenNorm | None
+
+    @property
+    def spec(self):
+        from pdlf.envs import get_task
+
+        return get_task(self.cfg.env.name)
+
+    @property
+    def kind(self) -> str:
+        """``plastic`` or ``direct`` (rule ``none``)."""
+        return "direct" if self.cfg.rule.name == "none" else "plastic"
+
+    def genome(self, which: str = "center") -> torch.Tensor:
+        """The ``best`` member so far or the distribution's ``center``, ``[L]`` float32."""
+        if which == "best":
+            g = self.state["best"].get("genome")
+            if g is None:
+                raise RunDirError(f"run {self.run_dir} has no best genome yet; use the centre (--genome center)")
+            return torch.as_tensor(g, dtype=torch.float32)
+        if which == "center":
+            from pdlf.es.searchers import make_searcher
+            from pdlf.plasticity.genome import GenomeLayout
+            from pdlf.snn.network import network_layers
+
+            layout = GenomeLayout(network_layers(self.spec.obs_dim, self.spec.act_dim, self.cfg.agent), self.cfg.rule)
+            searcher = make_searcher(self.cfg.es, layout.initial(), layout.bounds())
+            searcher.load_state_dict(self.state["searcher"])
+            return searcher.center().to(torch.float32)
+        raise RunDirError(f"unknown genome {which!r}: choose one of {', '.join(GENOME_KINDS)}")
+
+
+def load_run(run_dir: str | Path) -> LoadedRun:
+    """Load ``run_dir``; raises `RunDirError` if it is missing or not a pdlf run."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunDirError(f"run directory {run_dir} does not exist; give a directory made by `pdlf train`")
+    if not (run_dir / "config.yaml").is_file() or not (run_dir / CHECKPOINT).is_file():
+        raise RunDirError(
+            f"{run_dir} is not a pdlf run (it needs config.yaml and {CHECKPOINT}); give a directory made by `pdlf train`"
+        )
+    cfg = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    state = load_checkpoint(run_dir / CHECKPOINT)
+    from pdlf.envs import get_task
+
+    spec = get_task(cfg.env.name)
+    normalizer = ObsNormalizer(spec.obs_dim, spec.goal_dim, cfg.env.obs_clip, cfg.env.normalize_obs)
+    normalizer.load_state_dict(state["normalizer"])
+    return LoadedRun(run_dir, cfg, state, normalizer.freeze())
