@@ -1,0 +1,98 @@
+"""The `pdlf` command line as a user meets it: real runs, and one clear line per mistake."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pdlf.cli import main
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+SMOKE = str(REPO / "configs" / "smoke.yaml")
+TINY = ["ray.workers=0", "es.generations=2", "es.popsize=4", "env.episode_steps=10", "agent.hidden=[8]", "log.progress=false"]
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("pdlf: error: ")
+    return err[0]
+
+
+def test_train_then_refuse_to_overwrite_then_resume(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", SMOKE, *TINY, "--run-dir", str(run), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["generations"] == 2
+    metrics = (run / "metrics.csv").read_bytes()
+    checkpoint = (run / "checkpoints" / "last.pkl").read_bytes()
+
+    assert main(["train", SMOKE, *TINY, "--run-dir", str(run)]) == 2
+    assert "already has results" in _one_error_line(capsys)
+    assert (run / "metrics.csv").read_bytes() == metrics
+    assert (run / "checkpoints" / "last.pkl").read_bytes() == checkpoint
+
+    assert main(["train", "--resume", str(run), "es.generations=3", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["generations"] == 3
+    assert (run / "metrics.csv").read_text().count("\n") == 4  # header + 3 generations
+
+    assert main(["train", "--resume", str(run), "agent.hidden=[4]"]) == 2
+    assert "cannot change 'agent.hidden' when resuming" in _one_error_line(capsys)
+
+    assert main(["train", SMOKE, *TINY, "--run-dir", str(run), "--force"]) == 0
+
+
+def test_bad_inputs_each_get_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["train", SMOKE, "es.popsiz=4", "--run-dir", str(tmp_path / "a")]) == 2
+    assert "did you mean 'es.popsize'" in _one_error_line(capsys)
+    assert not (tmp_path / "a").exists()
+
+    assert main(["train", str(tmp_path / "missing.yaml")]) == 2
+    assert "does not exist" in _one_error_line(capsys)
+
+    assert main(["train", "--resume", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in _one_error_line(capsys)
+
+    (tmp_path / "empty").mkdir()
+    assert main(["train", "--resume", str(tmp_path / "empty")]) == 2
+    assert "is not a pdlf run" in _one_error_line(capsys)
+
+
+def test_corrupt_checkpoint_is_reported_and_left_alone(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", SMOKE, *TINY, "--run-dir", str(run)]) == 0
+    capsys.readouterr()
+    ckpt = run / "checkpoints" / "last.pkl"
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    assert main(["train", "--resume", str(run)]) == 2
+    assert "is corrupt" in _one_error_line(capsys)
+    assert len(ckpt.read_bytes()) == 100
+
+
+def test_envs_lists_every_task(capsys):
+    assert main(["envs", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    names = {r["name"] for r in rows}
+    assert {"ant_dir", "swimmer_dir", "halfcheetah_vel", "hopper_vel", "fetch", "ur5e", "copy"} <= names
+
+
+def test_the_console_script_runs_a_real_training_on_local_ray(tmp_path):
+    """The README's main job, shrunk: the installed `pdlf` script, 2 Ray workers on loopback."""
+    exe = Path(sys.executable).with_name("pdlf")
+    env = dict(os.environ, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+    out = subprocess.run(
+        [str(exe), "train", SMOKE, "es.generations=2", "env.episode_steps=20", "agent.hidden=[8]",
+         "log.progress=false", "--run-dir", str(tmp_path / "r"), "--json"],
+        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    assert summary["generations"] == 2 and len(summary["worker_rss_mib"]) == 2
