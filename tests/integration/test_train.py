@@ -168,3 +168,19 @@ def test_direct_weight_baseline_trains_through_the_same_path(tmp_path):
     assert summary["generations"] == 2 and np.isfinite(summary["best_fitness"])
     rows = read_metrics(tmp_path / "none")
     assert rows[0]["fitness/best"] != rows[0]["fitness/min"]  # members differ: weights are the genome
+
+
+def test_fitness_improves_on_a_quick_task(local_ray, tmp_path):
+    """swimmer_dir with short episodes learns within a dozen generations (deterministic: fixed seed)."""
+    cfg = config_from_dict(
+        {
+            "env": {"name": "swimmer_dir", "episode_steps": 50},
+            "agent": {"hidden": [16]},
+            "es": {"popsize": 16, "generations": 12, "center_lr": 0.05, "sigma_init": 0.1, "seed": 0},
+            "ray": {"workers": 2},
+            "log": {"progress": False, "tensorboard": False},
+        }
+    )
+    Trainer.create(cfg, tmp_path / "run").run()
+    centre = [float(r["fitness/center"]) for r in read_metrics(tmp_path / "run")]
+    assert np.mean(centre[-3:]) > centre[0] + 15.0, centre

@@ -1,0 +1,168 @@
+"""PNG figures for the evaluation runners: small pure functions, one figure each.
+
+Every function takes plain numbers (lists or numpy arrays, no run objects), writes one PNG with
+matplotlib's Agg backend and returns the path it wrote. They never read results back from disk,
+so a runner, a notebook or a test can call them with whatever it measured.
+
+- `return_per_goal`: return against goal, one line per genome; training goals filled, unseen open.
+- `injury_curves`: per-step reward against step with the damage window shaded.
+- `return_vs_fraction`: return against the damaged fraction (permanent injury).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+_DPI = 120
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=_DPI)
+    plt.close(fig)
+    return path
+
+
+def moving_average(x: Sequence[float] | np.ndarray, width: int) -> np.ndarray:
+    """Centred moving average of ``x`` (``[T]``) over ``width`` steps, truncated at both ends.
+
+    Step ``k`` averages ``x[k - width//2 : k + width - width//2]`` clipped to ``[0, T)``; NaNs are
+    skipped (a step where every value is NaN stays NaN). ``width <= 1`` returns a copy.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if width <= 1 or x.size == 0:
+        return x.copy()
+    ok = np.isfinite(x)
+    csum = np.concatenate([[0.0], np.cumsum(np.where(ok, x, 0.0))])
+    ccnt = np.concatenate([[0], np.cumsum(ok)])
+    k = np.arange(x.size)
+    lo = np.clip(k - width // 2, 0, x.size)
+    hi = np.clip(k + width - width // 2, 0, x.size)
+    n = ccnt[hi] - ccnt[lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, (csum[hi] - csum[lo]) / np.maximum(n, 1), np.nan)
+
+
+def return_per_goal(
+    path: str | Path,
+    goals: Sequence[float],
+    seen: Sequence[bool],
+    lines: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    title: str = "",
+    goal_label: str = "goal",
+) -> Path:
+    """Return per goal: one line per genome, filled markers on seen goals, open on unseen ones.
+
+    Args:
+        path: PNG to write.
+        goals: ``[G]`` goal values (x axis).
+        seen: ``[G]`` True where the goal is a training goal.
+        lines: label -> (mean ``[G]``, std ``[G]``) of the return over seeds.
+        title: figure title.
+        goal_label: x-axis label (goal and its units).
+    """
+    goals = np.asarray(goals, dtype=np.float64)
+    seen = np.asarray(seen, dtype=bool)
+    order = np.argsort(goals, kind="stable")
+    fig, ax = plt.subplots(figsize=(7.0, 4.2))
+    for i, (label, (mean, std)) in enumerate(lines.items()):
+        color = f"C{i}"
+        mean = np.asarray(mean, dtype=np.float64)[order]
+        std = np.asarray(std, dtype=np.float64)[order]
+        g, s = goals[order], seen[order]
+        ax.plot(g, mean, "-", color=color, lw=1.2, label=label)
+        ax.fill_between(g, mean - std, mean + std, color=color, alpha=0.15, lw=0)
+        ax.plot(g[s], mean[s], "o", color=color, ms=6)
+        ax.plot(g[~s], mean[~s], "o", mfc="white", mec=color, ms=6)
+    # legend entries for the two marker kinds, drawn in grey so they read for every line
+    ax.plot([], [], "o", color="0.3", label="training goal")
+    ax.plot([], [], "o", mfc="white", mec="0.3", label="unseen goal")
+    ax.set_xlabel(goal_label)
+    ax.set_ylabel("episode return (mean ± std over seeds)")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def injury_curves(
+    path: str | Path,
+    curves: Mapping[str, Sequence[float]],
+    window: tuple[int, int],
+    smooth: int = 20,
+    title: str = "",
+    styles: Mapping[str, str] | None = None,
+) -> Path:
+    """Mean per-step reward against step (1-based), damage window shaded.
+
+    Args:
+        path: PNG to write.
+        curves: label -> ``[T]`` mean reward per step (step ``k`` at index ``k - 1``).
+        window: ``(start, stop)`` damaged steps, inclusive, 1-based.
+        smooth: width of the centred moving average drawn over the faint raw curve (1 = none).
+        title: figure title.
+        styles: optional label -> matplotlib line style (e.g. ``"--"`` for a second run).
+    """
+    fig, ax = plt.subplots(figsize=(8.0, 4.2))
+    ax.axvspan(window[0] - 0.5, window[1] + 0.5, color="0.85", label=f"damage, steps {window[0]}–{window[1]}")
+    for i, (label, curve) in enumerate(curves.items()):
+        color = f"C{i}"
+        y = np.asarray(curve, dtype=np.float64)
+        steps = np.arange(1, y.size + 1)
+        ls = (styles or {}).get(label, "-")
+        if smooth > 1:
+            ax.plot(steps, y, ls, color=color, lw=0.5, alpha=0.3)
+            ax.plot(steps, moving_average(y, smooth), ls, color=color, lw=1.5, label=label)
+        else:
+            ax.plot(steps, y, ls, color=color, lw=1.2, label=label)
+    ax.set_xlabel("step")
+    ylabel = "reward per step (mean over goals and seeds)"
+    ax.set_ylabel(ylabel + (f"\nline: {smooth}-step moving average" if smooth > 1 else ""))
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def return_vs_fraction(
+    path: str | Path,
+    fractions: Sequence[float],
+    lines: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    xlabel: str = "fraction of hidden neurons lost",
+    title: str = "",
+) -> Path:
+    """Return (mean ± std band) against the damaged fraction, one line per agent.
+
+    Args:
+        path: PNG to write.
+        fractions: ``[F]`` damaged fractions (x axis).
+        lines: label -> (mean ``[F]``, std ``[F]``) of the return over goals and seeds.
+        xlabel: x-axis label (what the fraction counts).
+        title: figure title.
+    """
+    x = np.asarray(fractions, dtype=np.float64)
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for i, (label, (mean, std)) in enumerate(lines.items()):
+        color = f"C{i}"
+        mean = np.asarray(mean, dtype=np.float64)
+        std = np.asarray(std, dtype=np.float64)
+        ax.plot(x, mean, "o-", color=color, ms=4, lw=1.2, label=label)
+        ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.15, lw=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("episode return (mean ± std over goals and seeds)")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
