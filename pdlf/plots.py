@@ -102,6 +102,7 @@ def injury_curves(
     smooth: int = 20,
     title: str = "",
     styles: Mapping[str, str] | None = None,
+    colors: Mapping[str, str] | None = None,
 ) -> Path:
     """Mean per-step reward against step (1-based), damage window shaded.
 
@@ -112,11 +113,12 @@ def injury_curves(
         smooth: width of the centred moving average drawn over the faint raw curve (1 = none).
         title: figure title.
         styles: optional label -> matplotlib line style (e.g. ``"--"`` for a second run).
+        colors: optional label -> matplotlib colour (default: the cycle, one per label).
     """
     fig, ax = plt.subplots(figsize=(8.0, 4.2))
     ax.axvspan(window[0] - 0.5, window[1] + 0.5, color="0.85", label=f"damage, steps {window[0]}–{window[1]}")
     for i, (label, curve) in enumerate(curves.items()):
-        color = f"C{i}"
+        color = (colors or {}).get(label, f"C{i}")
         y = np.asarray(curve, dtype=np.float64)
         steps = np.arange(1, y.size + 1)
         ls = (styles or {}).get(label, "-")
