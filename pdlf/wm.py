@@ -79,6 +79,8 @@ class WMConfig:
         fitness: ``margin`` or ``accuracy`` (module docstring).
         margin: output distance from the threshold at which ``margin`` fitness saturates.
         seed: master seed (search samples and every sequence draw).
+        train_reset: apply the membrane reset during training too, so that only memory kept in
+            the fast weights (or nowhere, for ``direct``) can reach the recall window.
     """
 
     length: int = 8
@@ -98,6 +100,7 @@ class WMConfig:
     fitness: str = "margin"
     margin: float = 0.5
     seed: int = 0
+    train_reset: bool = False
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -299,7 +302,8 @@ class WMResult:
 
     Attributes:
         cfg: the run's config.
-        train_curve: centre accuracy on the fixed validation set after each generation.
+        train_curve: centre accuracy on the fixed validation set after each generation (with the
+            membrane reset if ``cfg.train_reset``).
         population_accuracy: mean accuracy of the generation's members on its batch.
         center: the final centre genome ``[size]``.
         seconds_per_generation: mean wall time of one generation (sample, roll out, update).
@@ -322,6 +326,7 @@ def train_wm(cfg: WMConfig, progress: Callable[[int, float], None] | None = None
     agent = WMAgent(cfg)
     searcher = make_searcher(cfg.es_config(), agent.initial_genome())
     valid = sequences(cfg, _VALID_SEED, cfg.eval_batch)
+    hooks = [delay_reset(cfg.task)] if cfg.train_reset else []
     result = WMResult(cfg)
     seconds = 0.0
     with torch.no_grad():
@@ -329,12 +334,12 @@ def train_wm(cfg: WMConfig, progress: Callable[[int, float], None] | None = None
             t0 = time.perf_counter()
             population = searcher.ask(g)
             batch = sequences(cfg, _BATCH_SEED, cfg.batch, generation=g)
-            outputs = rollout(agent, population.genomes(), batch)
+            outputs = rollout(agent, population.genomes(), batch, hooks)
             fitness, _ = sanitize_fitness(wm_fitness(outputs, batch, cfg.fitness, cfg.margin))
             searcher.tell(population, fitness)
             seconds += time.perf_counter() - t0
             result.population_accuracy.append(float(copy_accuracy(outputs, batch).mean()))
-            result.train_curve.append(evaluate(cfg, searcher.center(), batch=valid, agent=agent))
+            result.train_curve.append(evaluate(cfg, searcher.center(), cfg.train_reset, valid, agent))
             if progress is not None:
                 progress(g, result.train_curve[-1])
     result.center = searcher.center().to(torch.float32)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -268,7 +267,6 @@ def run(args: argparse.Namespace) -> int:
     from pdlf.recording import ActivityRecorder, WeightRecorder, alive_mask, pca_2d, phase_bounds, phase_firing_rates
     from pdlf.runs import load_run
 
-    logging.basicConfig(level=logging.WARNING, format="pdlf: %(message)s")
     for flag in ("seeds", "episode_steps", "every", "phases"):
         if getattr(args, flag) < 1:
             raise ConfigError(f"--{flag.replace('_', '-')}={getattr(args, flag)}: must be >= 1")

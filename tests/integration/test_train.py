@@ -184,3 +184,15 @@ def test_fitness_improves_on_a_quick_task(local_ray, tmp_path):
     Trainer.create(cfg, tmp_path / "run").run()
     centre = [float(r["fitness/center"]) for r in read_metrics(tmp_path / "run")]
     assert np.mean(centre[-3:]) > centre[0] + 15.0, centre
+
+
+def test_diverging_members_get_the_worst_fitness_and_the_run_goes_on(tmp_path):
+    """Hebbian ABCD without normalisation and a huge sigma: some members' weights overflow."""
+    cfg = tiny("rule.name=hebb_abcd", "rule.normalize=false", "es.sigma_init=50.0", "es.generations=2")
+    trainer = Trainer.create(cfg, tmp_path / "run")
+    trainer.evaluator = Evaluator(cfg)
+    row = trainer.step()
+    assert row["health/diverged"] > 0
+    assert np.isfinite(row["fitness/best"]) and np.isfinite(row["fitness/min"])
+    trainer.step()
+    assert trainer.generation == 2
