@@ -11,6 +11,7 @@ so a runner, a notebook or a test can call them with whatever it measured.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -30,6 +31,11 @@ def _save(fig, path: str | Path) -> Path:
     fig.savefig(path, dpi=_DPI)
     plt.close(fig)
     return path
+
+
+def _title(ax, title: str) -> None:
+    if title:
+        ax.set_title(textwrap.fill(title, 80), fontsize=9)
 
 
 def moving_average(x: Sequence[float] | np.ndarray, width: int) -> np.ndarray:
@@ -88,8 +94,7 @@ def return_per_goal(
     ax.plot([], [], "o", mfc="white", mec="0.3", label="unseen goal")
     ax.set_xlabel(goal_label)
     ax.set_ylabel("episode return (mean ± std over seeds)")
-    if title:
-        ax.set_title(title)
+    _title(ax, title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)
@@ -130,8 +135,7 @@ def injury_curves(
     ax.set_xlabel("step")
     ylabel = "reward per step (mean over goals and seeds)"
     ax.set_ylabel(ylabel + (f"\nline: {smooth}-step moving average" if smooth > 1 else ""))
-    if title:
-        ax.set_title(title)
+    _title(ax, title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)
@@ -163,8 +167,7 @@ def return_vs_fraction(
         ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.15, lw=0)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("episode return (mean ± std over goals and seeds)")
-    if title:
-        ax.set_title(title)
+    _title(ax, title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)

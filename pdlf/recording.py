@@ -155,6 +155,8 @@ def pca_2d(points: np.ndarray, components: int = 2) -> tuple[np.ndarray, np.ndar
         where the points have no variance at all (e.g. a silent network).
     """
     x = np.asarray(points, dtype=np.float64)
+    if x.shape[0] == 0:
+        return np.zeros((0, components)), np.zeros(components)
     x = x - x.mean(0, keepdims=True)
     _, sv, vt = np.linalg.svd(x, full_matrices=False)
     k = min(components, vt.shape[0])

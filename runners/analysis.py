@@ -13,13 +13,15 @@ with recording hooks (`pdlf.recording`); from the records it writes
 - ``pca.png``: the hidden traces of every step projected on their first two principal
   components, coloured by goal;
 - ``stdp.png`` (plastic runs only): the rule's effective STDP window (`stdp_window`);
-- ``analysis.json``: the numbers behind the figures (what ``--json`` prints).
+- ``analysis.json``: the numbers behind the figures (what ``--json`` prints); a firing rate is
+  null where every episode of that goal had ended before the phase.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +53,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", help="output directory (default RUN_DIR/analysis)")
     parser.add_argument("--force", action="store_true", help="overwrite earlier results in the output directory")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object")
-    parser.add_argument("--tensorboard", action="store_true", help="also write the figures as TensorBoard images under OUT/tb")
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="also write the figures as TensorBoard images under OUT/tb")
 
 
 # ---------------------------------------------------------------------------------- STDP window
@@ -127,7 +130,7 @@ def stdp_summary(cfg, genome: torch.Tensor, obs_dim: int, act_dim: int) -> dict:
         "mean_dw": _round(w.mean(1)),
         "layers": {name: _round(win.reshape(len(STDP_LAGS), -1).mean(1)) for name, win in windows.items()},
         "synapses": [{"pre": int(i // n_out), "post": int(i % n_out), "dw": _round(w[:, i])} for i in picked],
-        "drift_per_step": {k: round(v, 8) for k, v in drift.items()},
+        "drift_per_step": {k: float(f"{v:.6g}") for k, v in drift.items()},
         "definition": "summed dW for a pre spike at step 0 and a post spike at step lag, both as LIF traces; "
                       "drift K_0 and max-|W| normalisation left out",
     }
@@ -177,7 +180,7 @@ def plot_firing(rates: list[np.ndarray], goals: np.ndarray, bounds: list[tuple[i
     for i, r in enumerate(rates):  # r [G, phases, n]
         ax = axes[i, 0]
         for g, goal in enumerate(goals):
-            ax.plot(range(len(bounds)), np.nanmean(r[g], axis=1), "o-", color=colors[g], label=f"{goal:.3g}")
+            ax.plot(range(len(bounds)), _nanmean(r[g], axis=1), "o-", color=colors[g], label=f"{goal:.3g}")
         ax.set_xticks(range(len(bounds)), labels, fontsize=7)
         ax.set_xlabel("phase (steps)", fontsize=8)
         ax.set_ylabel(f"layer {i}: mean |spike| rate", fontsize=8)
@@ -227,11 +230,20 @@ def plot_stdp(stdp: dict):
 
 
 # ---------------------------------------------------------------------------------- the command
+def _nanmean(a: np.ndarray, axis) -> np.ndarray:
+    """``np.nanmean`` that stays quiet (NaN) where every value is NaN: a phase in which every
+    episode had already ended (e.g. a fallen ant)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(a, axis=axis)
+
+
 def _round(values, digits: int = 6):
-    """JSON-ready nested lists with NaN as None."""
+    """JSON-ready nested lists of ``digits`` significant digits, NaN as None."""
     arr = np.asarray(values, dtype=np.float64)
-    return [None if not np.isfinite(v) else round(float(v), digits) for v in arr.reshape(-1)] if arr.ndim <= 1 \
-        else [_round(a, digits) for a in arr]
+    if arr.ndim > 1:
+        return [_round(a, digits) for a in arr]
+    return [float(f"{v:.{digits}g}") if np.isfinite(v) else None for v in arr.reshape(-1)]
 
 
 def _goals(text: str, run) -> np.ndarray:
@@ -257,8 +269,11 @@ def _prepare_out(out: Path, force: bool) -> None:
             raise RunDirError(f"{out} already holds analysis results; pass --force to overwrite them or --out DIR")
         for p in ours:
             p.unlink(missing_ok=True)
-        for p in tb.glob("events.out.tfevents.*") if tb.is_dir() else ():
-            p.unlink()
+        if tb.is_dir():
+            for p in tb.glob("events.out.tfevents.*"):
+                p.unlink()
+            if not any(tb.iterdir()):
+                tb.rmdir()
     out.mkdir(parents=True, exist_ok=True)
 
 
@@ -288,7 +303,7 @@ def run(args: argparse.Namespace) -> int:
     spikes, traces = activity.spikes(), activity.traces()
     steps = spikes[0].shape[0]
     bounds = phase_bounds(steps, min(args.phases, steps))
-    rates = [np.nanmean(phase_firing_rates(sp, lengths, len(bounds)).reshape(g, s, len(bounds), -1), axis=1)
+    rates = [_nanmean(phase_firing_rates(sp, lengths, len(bounds)).reshape(g, s, len(bounds), -1), axis=1)
              for sp in spikes]  # per layer [G, phases, n]
     alive = alive_mask(steps, lengths)
     points = np.concatenate(traces, axis=2)[alive]  # [N, sum n]
@@ -333,12 +348,12 @@ def run(args: argparse.Namespace) -> int:
         "out": str(out),
         "pngs": pngs,
         "tensorboard": str(out / TB_DIR) if args.tensorboard else None,
-        "returns": _round(np.nanmean(ev.returns, axis=1), 3),
+        "returns": _round(_nanmean(ev.returns, axis=1)),
         "weight_snapshot_steps": weights.steps,
         "firing_rates": {
             "phase_bounds": [list(b) for b in bounds],
             "goals": _round(goals),
-            "layers": {f"l{i}": {"mean": _round(np.nanmean(r, axis=2)), "per_neuron": _round(r, 4)}
+            "layers": {f"l{i}": {"mean": _round(_nanmean(r, axis=2)), "per_neuron": _round(r, 4)}
                        for i, r in enumerate(rates)},
         },
         "pca_explained_variance": _round(ratio),

@@ -24,6 +24,8 @@ and seeds (episodes that ended or diverged are left out of a step's mean):
   that ``m[j] >= threshold`` for all ``j`` in ``k .. k+19`` (``--hold``, all inside the episode);
   ``recovery_steps = k - STOP`` (1 = back at the first step after the window). ``null`` (and
   ``recovered: false``) if there is no such step: "never".
+- ``pre_noise``: std of the smoothed curve over the pre-window: a drop not well above it is noise,
+  and its "recovery" (for ``intact`` above all) says nothing.
 - ``final``: mean of ``r̄`` over the last ``min(100, T - STOP)`` steps; ``return_mean/std``: the
   episode return over goals × seeds.
 
@@ -165,7 +167,8 @@ def recovery_metrics(curve: Sequence[float], window: tuple[int, int], smooth: in
     curve = np.asarray(curve, dtype=np.float64)
     start, stop = window
     T = curve.size
-    pre = _nanmean(curve[max(0, start - 1 - pre_steps): start - 1])
+    before = curve[max(0, start - 1 - pre_steps): start - 1]
+    pre = _nanmean(before)
     after = moving_average(curve[start - 1:], smooth)
     if np.isfinite(after).any():
         i_min = int(np.nanargmin(after))
@@ -183,6 +186,7 @@ def recovery_metrics(curve: Sequence[float], window: tuple[int, int], smooth: in
                 break
     return {
         "pre": pre,
+        "pre_noise": float(np.nanstd(moving_average(before, smooth))) if np.isfinite(before).any() else None,
         "min": low,
         "min_step": min_step,
         "min_raw": float(np.nanmin(curve[start - 1:])) if np.isfinite(curve[start - 1:]).any() else None,
@@ -242,7 +246,9 @@ def run_permanent(runs, genomes, goals, seeds, steps, kind, fractions, damage_se
             returns = np.stack([evaluate_damage(loaded, genome, goals, seeds, steps, damage[(f, d)])[0]
                                 for d in range(damage_seeds)])  # [D, G, S]
             mean, std = finite_stats(returns)
-            res["points"].append({"fraction": f, "mean": mean, "std": std,
+            blocked = (int(NeuronLoss(f).mask(loaded.cfg.agent.hidden[0]).sum())
+                       if kind == "neurons" else None)  # the count depends on f and n only
+            res["points"].append({"fraction": f, "n_blocked": blocked, "mean": mean, "std": std,
                                   "per_goal_mean": _nanmean(returns, axis=(0, 2)), "returns": returns,
                                   "diverged": int((~np.isfinite(returns)).sum())})
             res["mean"].append(mean)

@@ -27,6 +27,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import evotorch  # noqa: F401  (sets up its own logging on import: before basicConfig, no warning)
+
     from pdlf.es.trainer import Trainer
 
     logging.basicConfig(level=logging.WARNING, format="pdlf: %(message)s")

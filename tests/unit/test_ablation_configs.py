@@ -1,0 +1,53 @@
+"""configs/ablations/: every ablation loads as a training config, and the ablations of one task
+differ in the rule alone (same task, agent, search and budget)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from pdlf.config import load_config
+
+ABLATIONS = Path(__file__).resolve().parents[2] / "configs" / "ablations"
+RULES = {"pdlf", "scp", "pdp", "hebb_abcd", "none"}
+REQUIRED_TASKS = {"halfcheetah_vel", "ant_dir"}
+FILES = sorted(ABLATIONS.glob("*__*.yaml"))
+
+
+def _by_task() -> dict[str, dict[str, Path]]:
+    tasks: dict[str, dict[str, Path]] = defaultdict(dict)
+    for path in FILES:
+        task, rule = path.stem.split("__")
+        tasks[task][rule] = path
+    return tasks
+
+
+def test_every_required_task_has_every_ablation():
+    tasks = _by_task()
+    assert REQUIRED_TASKS <= set(tasks)
+    for task, rules in tasks.items():
+        assert set(rules) == RULES, task
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_ablation_loads_with_its_task_and_rule(path):
+    task, rule = path.stem.split("__")
+    cfg = load_config(path)
+    assert cfg.env.name == task
+    assert cfg.rule.name == rule
+    assert cfg.rule == type(cfg.rule)(name=rule)  # no other rule setting differs from the defaults
+
+
+@pytest.mark.parametrize("task", sorted(_by_task()))
+def test_ablations_of_a_task_differ_only_in_the_rule(task):
+    dicts = {rule: load_config(path).to_dict() for rule, path in _by_task()[task].items()}
+    for d in dicts.values():
+        d.pop("rule")
+    reference = dicts["pdlf"]
+    for rule, d in dicts.items():
+        assert d == reference, f"{task}__{rule} differs from {task}__pdlf outside the rule section"
+    # the budget is spelled out, not left to the defaults that may change
+    assert reference["es"]["popsize"] == 32 and reference["es"]["generations"] == 100
+    assert reference["env"]["episode_steps"] == 1000 and reference["env"]["repeats"] == 1
