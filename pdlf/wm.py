@@ -21,11 +21,14 @@ appended to the genome) whose scalar output is summed with the plastic SNN's rea
 
 Fitness (ES maximises it, per genome, mean over the batch's recall steps):
 
-- ``accuracy``: fraction of recall bits reproduced (chance 0.5); a step function of the
-  genome, so many members tie on small batches.
-- ``margin`` (default): ``clip((2y − 1)(o − 0.5) / margin, −1, 1)``, the target-signed distance of
-  the output ``o`` from the threshold, saturating at ``margin``. It equals ``2·accuracy − 1``
-  once every output is at least ``margin`` from the threshold, and is smooth below that.
+- ``accuracy`` (default): fraction of recall bits reproduced (chance 0.5); a step function of
+  the genome, so members tie on small batches (centred ranks share ties).
+- ``margin``: ``clip((2y − 1)(o − 0.5) / margin, −1, 1)``, the target-signed distance of the output
+  ``o`` from the threshold, saturating at ``margin``. It equals ``2·accuracy − 1`` once every
+  output is at least ``margin`` from the threshold, and is smooth below that. Measured on
+  L=2, D=0 (popsize 64, 30 generations, 4 seeds) it did worse than ``accuracy``: the spiking
+  readout's outputs are sums of ±W_out entries, rarely near the threshold, so smoothing buys
+  little and rewards large outputs instead.
 
 Membrane reset (spec §5): before each of the ``D + 1`` silent steps (the delay and the separator)
 `WMAgent.reset_membranes` zeroes every membrane, spike, trace and GRU state; fast weights are
@@ -44,7 +47,7 @@ from torch import Tensor
 
 from pdlf.config import ESConfig, SEARCHERS
 from pdlf.envs.copy_task import CopyBatch, CopyTaskConfig, copy_accuracy, make_copy_batch
-from pdlf.errors import ConfigError
+from pdlf.errors import ConfigError, GenomeShapeError
 from pdlf.es.searchers import generation_seed, make_searcher, sanitize_fitness
 from pdlf.perturb import MembraneReset
 from pdlf.plasticity.catalog import RULES, RuleConfig
@@ -52,7 +55,7 @@ from pdlf.registry import did_you_mean
 from pdlf.snn.network import AgentConfig, PlasticSNN
 
 KINDS = ("plastic", "direct", "hybrid")
-FITNESSES = ("margin", "accuracy")
+FITNESSES = ("accuracy", "margin")
 _BATCH_SEED, _VALID_SEED, _TEST_SEED = 2, 3, 4  # `generation_seed` purposes of the sequence draws
 
 
@@ -97,7 +100,7 @@ class WMConfig:
     sigma: float = 0.1
     lr: float = 0.05
     searcher: str = "pgpe"
-    fitness: str = "margin"
+    fitness: str = "accuracy"
     margin: float = 0.5
     seed: int = 0
     train_reset: bool = False
@@ -171,12 +174,13 @@ class GRUBranch:
         h = self.hidden
         self.shapes = {"W_x": (self.n_in, 3 * h), "W_h": (h, 3 * h), "b": (1, 3 * h), "w_out": (h, 1)}
         self.size = sum(a * b for a, b in self.shapes.values())
+        self.params: dict[str, Tensor] = {}  # name -> [P, *shape], views into the genomes
         self.h = torch.zeros(0)
 
     def reset(self, genes: Tensor, batch: int) -> None:
         """``genes``: ``[P, size]``; zero state for ``batch`` sequences per genome."""
         pop, offset = genes.shape[0], 0
-        self.params: dict[str, Tensor] = {}
+        self.params = {}
         for name, (a, b) in self.shapes.items():
             self.params[name] = genes[:, offset : offset + a * b].reshape(pop, a, b)
             offset += a * b
@@ -218,8 +222,6 @@ class WMAgent:
         """Start ``batch`` sequences for each of ``genomes`` (``[P, size]``)."""
         genomes = torch.as_tensor(genomes, dtype=torch.float32)
         if genomes.ndim != 2 or genomes.shape[1] != self.size:
-            from pdlf.errors import GenomeShapeError
-
             raise GenomeShapeError(f"wm genomes have shape {tuple(genomes.shape)}, expected [P, {self.size}] for {self.cfg.kind}")
         self.pop, self.batch = genomes.shape[0], int(batch)
         self.snn.reset(genomes[:, : self.snn_size].repeat_interleave(self.batch, dim=0), 0)
