@@ -7,7 +7,7 @@ import numpy as np
 from gymnasium import utils
 from gymnasium.envs.mujoco.ant_v5 import AntEnv
 
-from pdlf.envs.locomotion import GoalEnvMixin, LocomotionKernel, control_cost, heading
+from pdlf.envs.locomotion import GoalEnvMixin, LocomotionKernel, control_cost, heading, reset_uniform_normal
 from pdlf.envs.tasks import TaskSpec, register_task
 
 TASK = register_task(
@@ -43,11 +43,7 @@ class AntDirKernel(LocomotionKernel):
         # torso's xpos, which MuJoCo last computed before the final substep)
         return data.qpos[0:2]
 
-    @staticmethod
-    def reset_state(rng, init_qpos, init_qvel, scale):
-        qpos = init_qpos + rng.uniform(low=-scale, high=scale, size=init_qpos.size)
-        qvel = init_qvel + scale * rng.standard_normal(init_qvel.size)
-        return qpos, qvel
+    reset_state = staticmethod(reset_uniform_normal)
 
     @staticmethod
     def observe(qpos, qvel, goal):

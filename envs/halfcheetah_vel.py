@@ -7,7 +7,7 @@ import numpy as np
 from gymnasium import utils
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
-from pdlf.envs.locomotion import GoalEnvMixin, LocomotionKernel, control_cost, quiet_settotalmass
+from pdlf.envs.locomotion import GoalEnvMixin, LocomotionKernel, control_cost, quiet_settotalmass, reset_uniform_normal
 from pdlf.envs.tasks import TaskSpec, register_task
 
 TASK = register_task(
@@ -36,11 +36,7 @@ class HalfCheetahVelKernel(LocomotionKernel):
     def track(data):
         return data.qpos[0:1]
 
-    @staticmethod
-    def reset_state(rng, init_qpos, init_qvel, scale):
-        qpos = init_qpos + rng.uniform(low=-scale, high=scale, size=init_qpos.size)
-        qvel = init_qvel + scale * rng.standard_normal(init_qvel.size)
-        return qpos, qvel
+    reset_state = staticmethod(reset_uniform_normal)
 
     @staticmethod
     def observe(qpos, qvel, goal):

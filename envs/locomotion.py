@@ -53,6 +53,16 @@ def quiet_settotalmass() -> Iterator[None]:
         mujoco.set_mju_user_warning(previous)
 
 
+def reset_uniform_normal(
+    rng: np.random.Generator, init_qpos: np.ndarray, init_qvel: np.ndarray, scale: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ant-v5 and HalfCheetah-v5 reset noise, in their order: uniform qpos noise, then normal
+    qvel noise of standard deviation ``scale``."""
+    qpos = init_qpos + rng.uniform(low=-scale, high=scale, size=init_qpos.size)
+    qvel = init_qvel + scale * rng.standard_normal(init_qvel.size)
+    return qpos, qvel
+
+
 class LocomotionKernel:
     """Batched observation, reward and termination of one task (override per task).
 

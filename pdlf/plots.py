@@ -7,6 +7,7 @@ so a runner, a notebook or a test can call them with whatever it measured.
 - `return_per_goal`: return against goal, one line per genome; training goals filled, unseen open.
 - `injury_curves`: per-step reward against step with the damage window shaded.
 - `return_vs_fraction`: return against the damaged fraction (permanent injury).
+- `lines_with_spread`: any mean ± std lines against x (training curves).
 """
 
 from __future__ import annotations
@@ -157,16 +158,29 @@ def return_vs_fraction(
         xlabel: x-axis label (what the fraction counts).
         title: figure title.
     """
-    x = np.asarray(fractions, dtype=np.float64)
+    series = {label: (fractions, mean, std) for label, (mean, std) in lines.items()}
+    return lines_with_spread(path, series, xlabel, "episode return (mean ± std over goals and seeds)", title)
+
+
+def lines_with_spread(
+    path: str | Path,
+    series: Mapping[str, tuple[Sequence[float], Sequence[float], Sequence[float]]],
+    xlabel: str,
+    ylabel: str,
+    title: str = "",
+    markers: bool = True,
+) -> Path:
+    """One line per label with a ±std band: ``series`` maps label -> (x, mean, std)."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for i, (label, (mean, std)) in enumerate(lines.items()):
+    for i, (label, (x, mean, std)) in enumerate(series.items()):
         color = f"C{i}"
+        x = np.asarray(x, dtype=np.float64)
         mean = np.asarray(mean, dtype=np.float64)
         std = np.asarray(std, dtype=np.float64)
-        ax.plot(x, mean, "o-", color=color, ms=4, lw=1.2, label=label)
+        ax.plot(x, mean, "o-" if markers else "-", color=color, ms=4, lw=1.2, label=label)
         ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.15, lw=0)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("episode return (mean ± std over goals and seeds)")
+    ax.set_ylabel(ylabel)
     _title(ax, title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

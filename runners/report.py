@@ -1,0 +1,403 @@
+"""``pdlf report``: plastic versus direct-weight agents at equal env-step budgets, several seeds.
+
+Reproduces, at budgets that fit a 2-core machine, the comparisons of PDLF's paper on our stack:
+for each task and seed it trains a plastic SNN (rule ``pdlf``) and a direct-weight SNN (rule
+``none``, same network, envs, ES and budget), then runs the evaluation runners on both:
+
+1. training curves (the distribution centre's fitness against env steps);
+2. seen versus unseen goals (``pdlf eval --goals all``);
+3. temporary injury (``pdlf injury --mode temporary``: erasure and silencing, steps 501–549);
+4. permanent injury (``pdlf injury --mode permanent``: neuron loss swept over fractions);
+5. the working-memory copy test (``pdlf wm``: L=8, D=16, with and without membrane reset).
+
+It writes figures and ``results.md`` (tables of mean ± std over seeds, and the exact command)
+into ``--docs``. Runs live under ``--root`` and are reused: a finished run is not retrained and an
+interrupted one is resumed, so the command can be re-run after a crash. Every stage reads only
+what earlier stages wrote, so ``--stages`` can redo one part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+KINDS = {"plastic": "pdlf", "direct": "none"}
+STAGES = ("train", "eval", "injury", "wm", "docs")
+FRACTIONS = "0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tasks", nargs="+", default=["halfcheetah_vel", "swimmer_dir"], help="tasks to compare on")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="search seeds (one run per kind each)")
+    parser.add_argument("--popsize", type=int, default=16, help="ES population per generation")
+    parser.add_argument("--generations", type=int, default=20, help="generations per run")
+    parser.add_argument("--episode-steps", type=int, default=1000, help="steps per training episode")
+    parser.add_argument("--hidden", type=int, default=128, help="hidden LIF neurons")
+    parser.add_argument("--center-lr", type=float, default=0.05, help="PGPE centre learning rate (both kinds)")
+    parser.add_argument("--sigma", type=float, default=0.1, help="PGPE initial sigma (both kinds)")
+    parser.add_argument("--workers", type=int, default=2, help="Ray rollout workers")
+    parser.add_argument("--eval-seeds", type=int, default=2, help="env seeds per goal in the evaluations")
+    parser.add_argument("--wm-generations", type=int, default=100, help="generations of the working-memory runs")
+    parser.add_argument("--root", default="runs/report", help="where the runs are kept (reused when re-run)")
+    parser.add_argument("--docs", default="docs", help="where results.md and the figures go")
+    parser.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}")
+    parser.add_argument("--json", action="store_true", help="print the collected numbers as JSON")
+
+
+# ------------------------------------------------------------------------------------ helpers
+def _cli_json(argv: list[str]) -> dict:
+    """Run a ``pdlf`` subcommand in this process and return the JSON object it printed."""
+    from pdlf.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(argv)
+    if code != 0:
+        raise RuntimeError(f"pdlf {' '.join(argv)} exited with {code}")
+    return json.loads(out.getvalue().strip().splitlines()[-1])
+
+
+def _stats(values) -> tuple[float, float]:
+    x = np.asarray([v for v in values if v is not None], dtype=np.float64)
+    x = x[np.isfinite(x)]
+    return (float(x.mean()), float(x.std())) if x.size else (float("nan"), float("nan"))
+
+
+def _fmt(values, digits: int = 1) -> str:
+    mean, std = _stats(values)
+    return "n/a" if not np.isfinite(mean) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def run_dir_for(args, task: str, kind: str, seed: int) -> Path:
+    return Path(args.root) / f"{task}__{kind}__s{seed}"
+
+
+def train_config(args, task: str, kind: str, seed: int):
+    from pdlf.config import load_config
+
+    repo_configs = Path(__file__).resolve().parents[1] / "configs"
+    base = repo_configs / f"{task}.yaml"
+    overrides = [
+        f"rule.name={KINDS[kind]}",
+        f"es.seed={seed}",
+        f"es.popsize={args.popsize}",
+        f"es.generations={args.generations}",
+        f"es.center_lr={args.center_lr}",
+        f"es.sigma_init={args.sigma}",
+        f"env.episode_steps={args.episode_steps}",
+        f"agent.hidden=[{args.hidden}]",
+        f"ray.workers={args.workers}",
+        "log.progress=false",
+        "checkpoint.every=5",
+    ]
+    if base.is_file():
+        return load_config(base, overrides)
+    from pdlf.config import config_from_dict
+
+    return config_from_dict({"env": {"name": task}}, overrides)
+
+
+# ------------------------------------------------------------------------------------- stages
+def stage_train(args) -> None:
+    from pdlf.es.trainer import Trainer, is_run_dir
+
+    for task in args.tasks:
+        for seed in args.seeds:
+            for kind in KINDS:
+                run_dir = run_dir_for(args, task, kind, seed)
+                if is_run_dir(run_dir):
+                    trainer = Trainer.resume(run_dir)
+                    if trainer.generation >= args.generations:
+                        continue
+                else:
+                    trainer = Trainer.create(train_config(args, task, kind, seed), run_dir, force=run_dir.exists())
+                t0 = time.time()
+                summary = trainer.run()
+                print(f"trained {run_dir.name}: {summary['env_steps']} env steps, centre "
+                      f"{summary['center_fitness']:.1f}, {time.time() - t0:.0f} s", file=sys.stderr)
+
+
+def _json_path(args, name: str) -> Path:
+    return Path(args.root) / "results" / f"{name}.json"
+
+
+def _save(args, name: str, obj: Any) -> None:
+    path = _json_path(args, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj))
+
+
+def _load(args, name: str) -> Any:
+    path = _json_path(args, name)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def stage_eval(args) -> None:
+    for task in args.tasks:
+        for kind in KINDS:
+            for seed in args.seeds:
+                run = run_dir_for(args, task, kind, seed)
+                res = _cli_json(["eval", str(run), "--goals", "all", "--genome", "center", "--seeds", str(args.eval_seeds),
+                                 "--episode-steps", str(args.episode_steps), "--out", str(run / "report_eval"),
+                                 "--force", "--json"])
+                _save(args, f"eval__{task}__{kind}__s{seed}", res)
+
+
+def stage_injury(args) -> None:
+    common = ["--seeds", str(args.eval_seeds), "--episode-steps", "1000", "--force", "--json"]
+    for task in args.tasks:
+        for seed in args.seeds:
+            plastic, direct = (run_dir_for(args, task, k, seed) for k in KINDS)
+            out = Path(args.root) / "results" / f"injury__{task}__s{seed}"
+            res = _cli_json(["injury", str(plastic), "--mode", "temporary", "--compare", str(direct),
+                             "--out", str(out), *common])
+            _save(args, f"temporary__{task}__s{seed}", res)
+            res = _cli_json(["injury", str(plastic), "--mode", "permanent", "--fractions", FRACTIONS,
+                             "--compare", str(direct), "--out", str(out), *common])
+            _save(args, f"permanent__{task}__s{seed}", res)
+
+
+def stage_wm(args) -> None:
+    from pdlf.wm import WMConfig, evaluate, train_wm
+
+    rows = {}
+    for kind in KINDS:
+        rows[kind] = []
+        for seed in args.seeds:
+            cfg = WMConfig(length=8, delay=16, kind=kind, seed=seed, generations=args.wm_generations)
+            res = train_wm(cfg)
+            rows[kind].append({
+                "seed": seed,
+                "accuracy": evaluate(cfg, res.center),
+                "accuracy_membrane_reset": evaluate(cfg, res.center, membrane_reset=True),
+                "train_curve": list(map(float, res.train_curve)),
+                "seconds_per_generation": res.seconds_per_generation,
+                "budget_agent_steps": cfg.popsize * cfg.generations * cfg.batch * cfg.task.steps,
+            })
+            print(f"wm {kind} seed {seed}: {rows[kind][-1]['accuracy']:.3f} -> "
+                  f"{rows[kind][-1]['accuracy_membrane_reset']:.3f} with membrane reset", file=sys.stderr)
+    _save(args, "wm", rows)
+
+
+# --------------------------------------------------------------------------------- the report
+def _training_table_and_figures(args, docs: Path) -> tuple[list[str], dict]:
+    import csv
+
+    from pdlf.plots import lines_with_spread
+
+    lines = ["| task | agent | env steps per run | final centre fitness | best-ever member fitness |",
+             "|---|---|---|---|---|"]
+    numbers: dict = {}
+    for task in args.tasks:
+        series = {}
+        for kind in KINDS:
+            curves, steps, best, final = [], [], [], []
+            for seed in args.seeds:
+                with open(run_dir_for(args, task, kind, seed) / "metrics.csv", newline="") as fh:
+                    rows = list(csv.DictReader(fh))
+                curves.append([float(r["fitness/center"]) for r in rows])
+                steps.append([int(r["env_steps"]) for r in rows])
+                best.append(float(rows[-1]["fitness/best_ever"]))
+                final.append(curves[-1][-1])
+            n = min(len(c) for c in curves)
+            c = np.asarray([c[:n] for c in curves])
+            x = np.asarray(steps[0][:n])
+            series[kind] = (x, c.mean(axis=0), c.std(axis=0))
+            numbers[(task, kind)] = {"final": final, "best": best, "env_steps": [s[-1] for s in steps]}
+            lines.append(f"| {task} | {kind} | {steps[0][-1]:,} | {_fmt(final)} | {_fmt(best)} |")
+        lines_with_spread(docs / f"training_{task}.png", series, "env steps (per run)",
+                          "centre fitness (sum of returns over 8 goals)",
+                          f"{task}: mean ± std over seeds {args.seeds}", markers=False)
+    return lines, numbers
+
+
+def _eval_table(args) -> list[str]:
+    lines = ["| task | agent | return on training goals | return on unseen goals |", "|---|---|---|---|"]
+    for task in args.tasks:
+        for kind in KINDS:
+            seen, unseen = [], []
+            for seed in args.seeds:
+                res = _load(args, f"eval__{task}__{kind}__s{seed}")
+                if res is None:
+                    continue
+                g = res["genomes"]["center"]
+                seen.append(g["seen_mean"])
+                unseen.append(g["unseen_mean"])
+            lines.append(f"| {task} | {kind} | {_fmt(seen)} | {_fmt(unseen)} |")
+    return lines
+
+
+def _injury_tables_and_figures(args, docs: Path) -> tuple[list[str], list[str]]:
+    from pdlf.plots import injury_curves, return_vs_fraction
+
+    temp = ["| task | agent | condition | pre-injury reward/step | lowest reward/step | steps to recover 90 % | seeds recovered |",
+            "|---|---|---|---|---|---|---|"]
+    perm = ["| task | agent | " + " | ".join(f"lost {f}" for f in ("0", "0.3", "0.6", "0.9")) + " |",
+            "|---|---|---|---|---|---|"]
+    for task in args.tasks:
+        curves: dict[str, list] = {}
+        perm_means: dict[str, list] = {k: [] for k in KINDS}
+        fractions = None
+        for kind_i, kind in enumerate(KINDS):
+            for cond in ("erasure", "silencing"):
+                pre, low, rec, ok = [], [], [], 0
+                for seed in args.seeds:
+                    res = _load(args, f"temporary__{task}__s{seed}")
+                    if res is None:
+                        continue
+                    c = res["runs"][kind_i]["conditions"][cond]
+                    pre.append(c["pre"])
+                    low.append(c["min"])
+                    rec.append(c["recovery_steps"])
+                    ok += bool(c["recovered"])
+                    curves.setdefault(f"{kind}, {cond}", []).append(c["curve"])
+                temp.append(f"| {task} | {kind} | {cond} | {_fmt(pre, 2)} | {_fmt(low, 2)} | {_fmt(rec, 0)} |"
+                            f" {ok}/{len(pre)} |")
+            for seed in args.seeds:
+                res = _load(args, f"permanent__{task}__s{seed}")
+                if res is None:
+                    continue
+                fractions = res["fractions"]
+                perm_means[kind].append(res["runs"][kind_i]["mean"])
+            if perm_means[kind]:
+                m = np.asarray(perm_means[kind], dtype=np.float64)
+                pick = [fractions.index(f) for f in (0.0, 0.3, 0.6, 0.9)]
+                perm.append(f"| {task} | {kind} | " + " | ".join(_fmt(m[:, i]) for i in pick) + " |")
+        if curves:
+            mean_curves = {label: np.nanmean(np.asarray(c, dtype=np.float64), axis=0) for label, c in curves.items()}
+            injury_curves(docs / f"injury_temporary_{task}.png", mean_curves, (501, 549),
+                          title=f"{task}: all fast weights erased / silenced after steps 501–549 (mean over seeds)")
+        if fractions is not None:
+            lines = {k: (np.mean(v, axis=0), np.std(v, axis=0)) for k, v in perm_means.items() if v}
+            return_vs_fraction(docs / f"injury_permanent_{task}.png", fractions, lines,
+                               title=f"{task}: hidden neurons lost from episode start (mean ± std over seeds)")
+    return temp, perm
+
+
+def _wm_table(args) -> list[str]:
+    rows = _load(args, "wm")
+    lines = ["| agent | recall accuracy | with membrane reset during the delay | seconds per generation |",
+             "|---|---|---|---|"]
+    if rows:
+        for kind, runs in rows.items():
+            lines.append(f"| {kind} | {_fmt([r['accuracy'] for r in runs], 3)} | "
+                         f"{_fmt([r['accuracy_membrane_reset'] for r in runs], 3)} | "
+                         f"{_fmt([r['seconds_per_generation'] for r in runs], 2)} |")
+    return lines
+
+
+def stage_docs(args, command: str, seconds: float) -> dict:
+    import torch
+
+    docs = Path(args.docs)
+    docs.mkdir(parents=True, exist_ok=True)
+    train_lines, numbers = _training_table_and_figures(args, docs)
+    temp, perm = _injury_tables_and_figures(args, docs)
+    per_gen = args.popsize + 1
+    text = [
+        "# Plastic versus direct-weight SNN agents: results on this platform",
+        "",
+        "Made by `pdlf report`; every number below comes from the runs it made. Regenerate with:",
+        "",
+        "```bash",
+        command,
+        "```",
+        "",
+        f"Machine: {platform.machine()}, 2 cores, Python {platform.python_version()}, torch {torch.__version__}.",
+        f"Wall time of the last invocation: {seconds / 60:.1f} min.",
+        "",
+        "## Budget (equal for both agents)",
+        "",
+        f"Per task and seed, a plastic SNN (rule `pdlf`: SCP + PDP per synapse, fast weights from zero) and a "
+        f"direct-weight SNN (rule `none`: the same {args.hidden}-neuron LIF network, the weights are the genome) are "
+        f"trained by PGPE with popsize {args.popsize} for {args.generations} generations on the 8 training goals, "
+        f"{args.episode_steps}-step episodes, one episode per goal (plus the centre's evaluation each generation: "
+        f"{per_gen} × 8 episodes per generation). Neither task ends episodes early, so both agents get exactly "
+        f"the same env steps. PGPE: centre learning rate {args.center_lr} (Adam), initial sigma {args.sigma}, "
+        f"sigma learning rate 0.07, at most ±20 % per generation, centred ranks; PDLF used popsize 256, "
+        f"sigma 0.04 and thousands of generations, so these runs are about 1/1000 of PDLF's budget and show "
+        f"early learning only. Seeds: {args.seeds}. Evaluations use the distribution's centre, "
+        f"{args.eval_seeds} env seeds per goal.",
+        "",
+        "## Training curves",
+        "",
+        *[f"![training {t}](training_{t}.png)" for t in args.tasks],
+        "",
+        *train_lines,
+        "",
+        "## Seen versus unseen goals",
+        "",
+        "Mean episode return of the centre over the 8 training goals and the unseen goals of the 12-goal "
+        "grid (those not on the training grid), mean ± std over seeds.",
+        "",
+        *_eval_table(args),
+        "",
+        "## Temporary injury (PDLF protocol)",
+        "",
+        "All fast weights erased after each of steps 501–549 (erasure), or all transmission blocked over "
+        "the same steps with the weights kept (silencing). The same damage objects are applied to both "
+        "agents. Recovery: first step after the window from which the 20-step moving average stays at or "
+        "above min + 0.9 (pre − min) for 20 steps (`pdlf injury` docstring).",
+        "",
+        *[f"![temporary injury {t}](injury_temporary_{t}.png)" for t in args.tasks],
+        "",
+        *temp,
+        "",
+        "## Permanent injury",
+        "",
+        "A fraction of hidden neurons blocked from the first step (never spike, synapses 0), the same "
+        "neurons for both agents; episode return, mean ± std over seeds.",
+        "",
+        *[f"![permanent injury {t}](injury_permanent_{t}.png)" for t in args.tasks],
+        "",
+        *perm,
+        "",
+        "## Working memory (copy task, L = 8, D = 16)",
+        "",
+        f"`pdlf.wm` defaults (popsize 256, {args.wm_generations} generations, 32 sequences per generation, "
+        "hidden 16 with plastic recurrent weights for the plastic agent), the same budget for both agents. "
+        "Membrane reset: membranes, spikes and traces zeroed on every delay step, fast weights kept.",
+        "",
+        *_wm_table(args),
+        "",
+    ]
+    discussion = docs / "discussion.md"
+    if discussion.is_file():
+        text += ["## What this shows", "", discussion.read_text().strip(), ""]
+    (docs / "results.md").write_text("\n".join(text))
+    return {f"{t}/{k}": v for (t, k), v in numbers.items()}
+
+
+def run(args: argparse.Namespace) -> int:
+    from pdlf.errors import ConfigError
+
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    for s in stages:
+        if s not in STAGES:
+            raise ConfigError(f"--stages has {s!r}: choose from {', '.join(STAGES)}")
+    command = "pdlf report " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["report"] else "pdlf report"
+    t0 = time.time()
+    if "train" in stages:
+        stage_train(args)
+    if "eval" in stages:
+        stage_eval(args)
+    if "injury" in stages:
+        stage_injury(args)
+    if "wm" in stages:
+        stage_wm(args)
+    numbers = {}
+    if "docs" in stages:
+        numbers = stage_docs(args, command, time.time() - t0)
+    if args.json:
+        print(json.dumps(numbers))
+    return 0
