@@ -2,7 +2,7 @@
 
     pdlf train configs/smoke.yaml                    # a small real run on the local Ray
     pdlf train configs/halfcheetah_vel.yaml es.popsize=128 ray.workers=8
-    pdlf train configs/ant_dir.yaml ray.address=HEAD_IP:6379   # join a running Ray cluster
+    pdlf train configs/ant_dir.yaml --ray-address HEAD_IP:6379 --workers 32   # join a running Ray cluster
     pdlf train --resume runs/NAME [es.generations=200]         # continue from the last checkpoint
 """
 
@@ -23,6 +23,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     parser.add_argument("--run-dir", metavar="DIR", help="where to write the run (default log.root/log.name)")
     parser.add_argument("--force", action="store_true", help="overwrite a run directory that already has results")
+    parser.add_argument("--ray-address", metavar="ADDR", help="join the Ray cluster at ADDR (same as ray.address=ADDR)")
+    parser.add_argument("--workers", type=int, metavar="N", help="Ray rollout workers, 0 = in-process (ray.workers=N)")
     parser.add_argument("--json", action="store_true", help="print the run summary as JSON")
 
 
@@ -32,6 +34,10 @@ def run(args: argparse.Namespace) -> int:
     from pdlf.es.trainer import Trainer
 
     logging.basicConfig(level=logging.WARNING, format="pdlf: %(message)s")
+    if args.ray_address:
+        args.overrides.append(f"ray.address={args.ray_address}")
+    if args.workers is not None:
+        args.overrides.append(f"ray.workers={args.workers}")
     if args.resume:
         overrides = ([args.config] if args.config else []) + list(args.overrides)
         trainer = Trainer.resume(Path(args.resume), overrides)

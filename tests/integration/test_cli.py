@@ -96,3 +96,13 @@ def test_the_console_script_runs_a_real_training_on_local_ray(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["generations"] == 2 and len(summary["worker_rss_mib"]) == 2
+
+
+def test_ray_address_and_workers_flags_are_overrides(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", SMOKE, *TINY, "--workers", "0", "--run-dir", str(run)]) == 0
+    text = (run / "config.yaml").read_text()
+    assert "workers: 0" in text
+    capsys.readouterr()
+    assert main(["train", SMOKE, *TINY, "--ray-address", "127.0.0.1:1", "--run-dir", str(tmp_path / "b"), "--workers", "0"]) == 0
+    assert "address: 127.0.0.1:1" in (tmp_path / "b" / "config.yaml").read_text()
