@@ -128,7 +128,7 @@ class RayConfig:
     cpus_per_worker: float = 1.0
     gpus_per_worker: float = 0.0
     max_retries: int = 3
-    max_batch: int = 256
+    max_batch: int = 128
 
     def validate(self) -> None:
         if self.workers < 0:

@@ -59,7 +59,7 @@ def rollout(
     agent_seeds: np.ndarray | Sequence[int] | int = 0,
     norm: FrozenNorm | None = None,
     perturbations: Sequence[Perturbation] = (),
-    collect_stats: bool = False,
+    collect_stats: bool | np.ndarray = False,
     record_rewards: bool = False,
 ) -> RolloutResult:
     """Run ``B = genomes.shape[0]`` episodes to the end (all done or ``env.max_steps``).
@@ -72,7 +72,8 @@ def rollout(
         agent_seeds: seeds for random initial weights, ``[B]`` or one for all.
         norm: frozen observation normalisation, or None for raw observations.
         perturbations: hooks called around every step, in order.
-        collect_stats: also return raw observation statistics (non-goal columns).
+        collect_stats: also return raw observation statistics (non-goal columns); a ``[B]`` bool
+            array collects them from those rows only.
         record_rewards: also return per-step rewards ``[T, B]``.
     """
     obs = env.reset(np.asarray(goals, dtype=np.float64), np.asarray(env_seeds, dtype=np.int64))
@@ -81,7 +82,8 @@ def rollout(
     returns = np.zeros(b)
     lengths = np.zeros(b, dtype=np.int64)
     diverged = np.zeros(b, dtype=bool)
-    stats = ObsStats.zeros(obs.shape[1] - env.goal_dim) if collect_stats else None
+    stats_rows = np.asarray(collect_stats, dtype=bool) if np.ndim(collect_stats) else np.full(b, bool(collect_stats))
+    stats = ObsStats.zeros(obs.shape[1] - env.goal_dim) if stats_rows.any() else None
     per_step = [] if record_rewards else None
     alive = ~env.done
     t = 0
@@ -91,7 +93,7 @@ def rollout(
             if replaced is not None:
                 obs = replaced
         if stats is not None:
-            stats.add_batch(obs[:, : stats.sum.shape[0]], alive & ~diverged)
+            stats.add_batch(obs[:, : stats.sum.shape[0]], alive & ~diverged & stats_rows)
         x = norm.apply(obs) if norm is not None else obs.astype(np.float32)
         action = agent.act(torch.from_numpy(x)).detach().to("cpu", torch.float64).numpy()
         bad = ~np.isfinite(action).all(axis=1)

@@ -115,6 +115,7 @@ class RolloutEngine:
         goals = np.tile(np.repeat(task.goals, r), m)
         seeds = np.tile(task.env_seeds.reshape(-1), m)
         total = m * g * r
+        center_row = slc.members.index(CENTER) if CENTER in slc.members else -1
         returns = np.empty(total)
         diverged = np.zeros(total, dtype=bool)
         stats = None
@@ -122,6 +123,8 @@ class RolloutEngine:
         chunk = max(1, int(self.cfg.ray.max_batch))
         for start in range(0, total, chunk):
             stop = min(total, start + chunk)
+            # the normaliser learns from the population's observations only, not the centre's
+            stats_rows = member_idx[start:stop] != center_row if collect_stats and task.norm is not None else False
             res = rollout(
                 self.agent,
                 self._env(stop - start),
@@ -130,7 +133,7 @@ class RolloutEngine:
                 seeds[start:stop],
                 agent_seeds=seeds[start:stop],
                 norm=task.norm,
-                collect_stats=collect_stats and task.norm is not None,
+                collect_stats=stats_rows,
             )
             returns[start:stop] = res.returns
             diverged[start:stop] = res.diverged

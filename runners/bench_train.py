@@ -17,6 +17,7 @@ pipeline's share of one core's physics rate), ``evotorch_gymne_steps_per_s`` and
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import logging
 import tempfile

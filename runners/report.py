@@ -296,7 +296,7 @@ def _wm_table(args) -> list[str]:
     return lines
 
 
-def stage_docs(args, command: str, seconds: float) -> dict:
+def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
     import torch
 
     docs = Path(args.docs)
@@ -314,7 +314,8 @@ def stage_docs(args, command: str, seconds: float) -> dict:
         "```",
         "",
         f"Machine: {platform.machine()}, 2 cores, Python {platform.python_version()}, torch {torch.__version__}.",
-        f"Wall time of the last invocation: {seconds / 60:.1f} min.",
+        "Wall time per stage (its last run): "
+        + ", ".join(f"{k} {v / 60:.1f} min" for k, v in timings.items()) + ".",
         "",
         "## Budget (equal for both agents)",
         "",
@@ -378,6 +379,21 @@ def stage_docs(args, command: str, seconds: float) -> dict:
     return {f"{t}/{k}": v for (t, k), v in numbers.items()}
 
 
+def reproducing_command(argv: list[str]) -> str:
+    """The ``pdlf report`` command line that redoes every stage: ``argv`` without ``--stages``."""
+    if argv[:1] != ["report"]:
+        return "pdlf report"
+    kept, skip = [], False
+    for a in argv[1:]:
+        if skip:
+            skip = False
+        elif a == "--stages":
+            skip = True
+        elif not a.startswith("--stages="):
+            kept.append(shlex.quote(a))
+    return " ".join(["pdlf", "report", *kept])
+
+
 def run(args: argparse.Namespace) -> int:
     from pdlf.errors import ConfigError
 
@@ -385,19 +401,17 @@ def run(args: argparse.Namespace) -> int:
     for s in stages:
         if s not in STAGES:
             raise ConfigError(f"--stages has {s!r}: choose from {', '.join(STAGES)}")
-    command = "pdlf report " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["report"] else "pdlf report"
-    t0 = time.time()
-    if "train" in stages:
-        stage_train(args)
-    if "eval" in stages:
-        stage_eval(args)
-    if "injury" in stages:
-        stage_injury(args)
-    if "wm" in stages:
-        stage_wm(args)
+    command = reproducing_command(sys.argv[1:])
+    timings = _load(args, "timings") or {}
+    for name, stage in (("train", stage_train), ("eval", stage_eval), ("injury", stage_injury), ("wm", stage_wm)):
+        if name in stages:
+            t0 = time.time()
+            stage(args)
+            timings[name] = time.time() - t0
+            _save(args, "timings", timings)
     numbers = {}
     if "docs" in stages:
-        numbers = stage_docs(args, command, time.time() - t0)
+        numbers = stage_docs(args, command, timings)
     if args.json:
         print(json.dumps(numbers))
     return 0

@@ -72,11 +72,12 @@ class Evaluator:
 
     # ---------------------------------------------------------------------------- public
     def evaluate(self, task: GenerationTask, members: list[int], include_center: bool = False) -> GenerationResult:
-        slices = [Slice(task.generation, i, ms) for i, ms in enumerate(split_members(members, self.n_slices))]
-        if include_center:
-            slices.append(Slice(task.generation, len(slices), (CENTER,)))
+        shares = split_members(members, self.n_slices)
+        if include_center:  # ride with the smallest share: a slice of its own would step a tiny batch
+            shares[-1] = shares[-1] + (CENTER,)
+        slices = [Slice(task.generation, i, ms) for i, ms in enumerate(shares)]
         if self._engine is not None:
-            results = {s.slice_id: self._engine.evaluate(task, s, collect_stats=CENTER not in s.members) for s in slices}
+            results = {s.slice_id: self._engine.evaluate(task, s) for s in slices}
             retries = 0
         else:
             results, retries = self._evaluate_remote(task, slices)
@@ -188,7 +189,7 @@ class Evaluator:
                 returns[m] = res.returns[k]
                 diverged[m] = bool(res.diverged[k])
             env_steps += res.env_steps
-            if res.obs_stats is not None and CENTER not in res.members:
+            if res.obs_stats is not None:
                 stats = res.obs_stats if stats is None else stats.merged(res.obs_stats)
         return GenerationResult(
             returns=returns,
