@@ -2,7 +2,7 @@
 
 Each command lives in a module of `pdlf.runners` that defines
 `configure(parser: argparse.ArgumentParser) -> None` and `run(args: argparse.Namespace) -> int`.
-Modules are imported only when their command runs, so `pdlf --help` stays fast.
+Runner modules keep their heavy imports (Ray, MuJoCo, evotorch) inside `run`.
 A `PdlfError` (bad input) is printed as one line and exits with status 2.
 """
 
@@ -39,23 +39,21 @@ def _module_exists(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pdlf", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (module, help_text) in COMMANDS.items():
+def _add_commands(sub, table: dict[str, tuple[str, str]]) -> None:
+    for name, (module, help_text) in table.items():
         if not _module_exists(module):
             continue
         p = sub.add_parser(name, help=help_text, description=help_text)
         importlib.import_module(module).configure(p)
         p.set_defaults(_runner=module)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pdlf", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_commands(sub, COMMANDS)
     bench = sub.add_parser("bench", help="throughput benchmarks printing JSON")
-    bench_sub = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
-    for name, (module, help_text) in BENCHMARKS.items():
-        if not _module_exists(module):
-            continue
-        p = bench_sub.add_parser(name, help=help_text, description=help_text)
-        importlib.import_module(module).configure(p)
-        p.set_defaults(_runner=module)
+    _add_commands(bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK"), BENCHMARKS)
     return parser
 
 
