@@ -32,7 +32,7 @@ Fitness (ES maximises it, per genome, mean over the batch's recall steps):
 
 Membrane reset (spec §5): before each of the ``D + 1`` silent steps (the delay and the separator)
 `WMAgent.reset_membranes` zeroes every membrane, spike, trace and GRU state; fast weights are
-never touched. It is `pdlf.perturb.MembraneReset` passed to `rollout` as a hook.
+never touched. It is `pdlf.perturb.MembraneReset` passed to `run_sequences` as a hook.
 """
 
 from __future__ import annotations
@@ -247,8 +247,11 @@ class WMAgent:
         return self.snn.weights
 
 
-def rollout(agent: WMAgent, genomes: Tensor, batch: CopyBatch, hooks: Sequence[Any] = ()) -> Tensor:
+def run_sequences(agent: WMAgent, genomes: Tensor, batch: CopyBatch, hooks: Sequence[Any] = ()) -> Tensor:
     """Run ``genomes`` (``[P, size]``) on every sequence of ``batch``; outputs ``[P, T, B]``.
+
+    The copy task's time loop: pure tensors, no env, every step's input known in advance. (MuJoCo
+    tasks go through `pdlf.rollout.rollout`; this task has no env to step, so it has its own.)
 
     ``hooks``: `pdlf.perturb` objects; ``before_step(t, agent, x)`` and ``after_step(t, agent,
     None)`` are called around step ``t`` (0-based) with the `WMAgent`.
@@ -295,7 +298,7 @@ def evaluate(cfg: WMConfig, genome: Tensor, membrane_reset: bool = False, batch:
         batch = sequences(cfg, _TEST_SEED, cfg.eval_batch)
     hooks = [delay_reset(cfg.task)] if membrane_reset else []
     with torch.no_grad():
-        return float(copy_accuracy(rollout(agent, genome.reshape(1, -1), batch, hooks), batch)[0])
+        return float(copy_accuracy(run_sequences(agent, genome.reshape(1, -1), batch, hooks), batch)[0])
 
 
 @dataclass
@@ -336,7 +339,7 @@ def train_wm(cfg: WMConfig, progress: Callable[[int, float], None] | None = None
             t0 = time.perf_counter()
             population = searcher.ask(g)
             batch = sequences(cfg, _BATCH_SEED, cfg.batch, generation=g)
-            outputs = rollout(agent, population.genomes(), batch, hooks)
+            outputs = run_sequences(agent, population.genomes(), batch, hooks)
             fitness, _ = sanitize_fitness(wm_fitness(outputs, batch, cfg.fitness, cfg.margin))
             searcher.tell(population, fitness)
             seconds += time.perf_counter() - t0
@@ -350,6 +353,6 @@ def train_wm(cfg: WMConfig, progress: Callable[[int, float], None] | None = None
 
 
 __all__ = [
-    "KINDS", "FITNESSES", "WMConfig", "wm_config_from_dict", "GRUBranch", "WMAgent", "rollout", "delay_reset",
+    "KINDS", "FITNESSES", "WMConfig", "wm_config_from_dict", "GRUBranch", "WMAgent", "run_sequences", "delay_reset",
     "wm_fitness", "sequences", "evaluate", "WMResult", "train_wm",
 ]

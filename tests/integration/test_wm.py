@@ -11,7 +11,7 @@ import torch
 from pdlf.cli import main
 from pdlf.envs.copy_task import CopyBatch
 from pdlf.errors import ConfigError
-from pdlf.wm import WMAgent, WMConfig, delay_reset, evaluate, rollout, sequences, train_wm, wm_config_from_dict
+from pdlf.wm import WMAgent, WMConfig, delay_reset, evaluate, run_sequences, sequences, train_wm, wm_config_from_dict
 
 pytestmark = pytest.mark.integration
 
@@ -41,12 +41,12 @@ def test_batched_population_equals_per_sequence(kind):
     genomes = _genomes(agent, 3, 0.5)
     batch = sequences(cfg, purpose=7, size=4)
     hooks = [delay_reset(cfg.task)]
-    out = rollout(agent, genomes, batch, hooks)  # [P, T, B]
+    out = run_sequences(agent, genomes, batch, hooks)  # [P, T, B]
     assert out.shape == (3, cfg.task.steps, 4)
     assert out.abs().sum() > 0  # the genomes drive the readout: the comparison is not 0 == 0
     for p in range(3):
         for b in range(4):
-            single = rollout(agent, genomes[p : p + 1], _one_sequence(batch, b), hooks)
+            single = run_sequences(agent, genomes[p : p + 1], _one_sequence(batch, b), hooks)
             torch.testing.assert_close(single[0, :, 0], out[p, :, b], rtol=1e-5, atol=1e-5)
 
 
@@ -77,8 +77,8 @@ def test_membrane_reset_zeroes_state_and_keeps_weights(kind):
     agent = WMAgent(cfg)
     genomes = _genomes(agent, 2, 0.5, seed=1)
     batch = sequences(cfg, purpose=7, size=5)
-    rollout(agent, genomes, batch, [Probe("intact")])
-    rollout(agent, genomes, batch, [delay_reset(task), Probe("reset")])
+    run_sequences(agent, genomes, batch, [Probe("intact")])
+    run_sequences(agent, genomes, batch, [delay_reset(task), Probe("reset")])
     intact, reset = seen["intact"], seen["reset"]
     assert set(intact["weights"]) == {"l0", "rec0", "out"}
     for name, w in intact["weights"].items():
@@ -96,7 +96,7 @@ def test_direct_agent_falls_to_chance_with_membrane_reset():
     cfg = WMConfig(kind="direct", length=3, delay=1, hidden=8)
     agent = WMAgent(cfg)
     batch = sequences(cfg, purpose=7, size=16)
-    out = rollout(agent, _genomes(agent, 2, 1.0, seed=2), batch, [delay_reset(cfg.task)])
+    out = run_sequences(agent, _genomes(agent, 2, 1.0, seed=2), batch, [delay_reset(cfg.task)])
     recall = out[:, cfg.task.recall_start :]
     assert torch.equal(recall, recall[:, :, :1].expand_as(recall))
 
