@@ -115,8 +115,9 @@ def normalize_max_abs_(w: Tensor) -> Tensor:
     temporary) and both beat ``aminmax`` or an inf-norm by ~10x; multiplying by the per-agent
     reciprocal beats dividing by ~3x.
     """
-    m = torch.maximum(w.amax(dim=(1, 2), keepdim=True), -w.amin(dim=(1, 2), keepdim=True))
-    return w.mul_(torch.where(m > 0, m, torch.ones_like(m)).reciprocal_())
+    m = torch.maximum(w.amax(dim=(1, 2), keepdim=True), w.amin(dim=(1, 2), keepdim=True).neg_())
+    # max|W| = 0 only when W is all zero: any positive floor then leaves it zero (0 * 1/tiny = 0)
+    return w.mul_(m.clamp_(min=torch.finfo(w.dtype).tiny).reciprocal_())
 
 
 def plastic_update_(

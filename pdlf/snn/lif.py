@@ -36,7 +36,9 @@ def lif_init(pop: int, n: int, device: torch.device | str = "cpu", dtype: torch.
     return LIFState(zeros, zeros.clone(), zeros.clone())
 
 
-def lif_step(current: Tensor, state: LIFState, tau: Tensor, theta: Tensor, ternary: bool = True) -> LIFState:
+def lif_step(
+    current: Tensor, state: LIFState, tau: Tensor, theta: Tensor, ternary: bool = True, inv_tau: Tensor | None = None
+) -> LIFState:
     """One LIF step.
 
     Args:
@@ -45,14 +47,15 @@ def lif_step(current: Tensor, state: LIFState, tau: Tensor, theta: Tensor, terna
         tau: membrane time constant per neuron, ``[P, n]`` (or broadcastable), > 1.
         theta: firing threshold per neuron, ``[P, n]`` (or broadcastable), > 0.
         ternary: spikes in {-1, 0, +1} (PDLF) if True, else binary {0, 1}.
+        inv_tau: ``1 / tau`` if the caller keeps it (saves one op per step).
 
     Returns:
         The new state; ``state.s`` holds this step's spikes.
     """
     # lerp(a, b, w) = a + w (b - a): one fused op each for the membrane and the trace
-    v = torch.lerp(current, state.v, 1.0 / tau)
+    v = torch.lerp(current, state.v, 1.0 / tau if inv_tau is None else inv_tau)
     if ternary:
-        s = (v > theta).to(v.dtype) - (v < -theta).to(v.dtype)
+        s = torch.sign(v) * (v.abs() > theta)  # +1 above theta, -1 below -theta, else 0
     else:
         s = (v > theta).to(v.dtype)
     v = v * (1.0 - s.abs())  # reset where a spike of either sign (float ops beat a bool mask)

@@ -95,7 +95,7 @@ class PlasticSNN:
 
     Use: ``net.reset(genomes[P, L], seeds)``, then ``actions = net.act(obs[P, obs_dim])`` once
     per env step. Fast weights (``net.weights``), LIF states (``net.hidden_states``) and the
-    per-neuron ``tau``/``theta`` are readable between steps for analysis (fast weights are
+    per-neuron ``tau``/``theta`` (fixed within an episode) are readable between steps for analysis (fast weights are
     updated in place: clone them to keep a snapshot). Injury hooks:
     `erase_weights` (set every fast weight to 0 now), ``silenced`` (no transmission and no
     plasticity while True; weights kept), `block_neurons` (neuron loss until the next reset).
@@ -159,6 +159,7 @@ class PlasticSNN:
         self.hidden_states = [lif_init(pop, h, self.device, self.dtype) for h in self.cfg.hidden]
         self.tau = [torch.full((pop, h), float(self.cfg.tau), device=self.device, dtype=self.dtype) for h in self.cfg.hidden]
         self.theta = [torch.full((pop, h), float(self.cfg.theta), device=self.device, dtype=self.dtype) for h in self.cfg.hidden]
+        self._inv_tau = [1.0 / t for t in self.tau]  # tau is fixed within an episode
         self.silenced = False
         self._in_masks, self._out_masks, self._hidden_masks = {}, {}, {}
 
@@ -212,7 +213,7 @@ class PlasticSNN:
             current = self._forward(name, pre_spikes)
             if self.cfg.recurrent:
                 current = current + self._forward(f"rec{i}", state.s)
-            new = lif_step(current, state, self.tau[i], self.theta[i], self.ternary)
+            new = lif_step(current, state, self.tau[i], self.theta[i], self.ternary, self._inv_tau[i])
             if i in self._hidden_masks:
                 m = self._hidden_masks[i]
                 new = LIFState(new.v * m, new.s * m, new.z * m)
