@@ -49,7 +49,9 @@ def _add_commands(sub, table: dict[str, tuple[str, str]]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pdlf", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="pdlf", description="Evolve the plasticity rules of spiking-network agents (PDLF) on MuJoCo tasks."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_commands(sub, COMMANDS)
     bench = sub.add_parser("bench", help="throughput benchmarks printing JSON")
