@@ -109,9 +109,15 @@ def run(args: argparse.Namespace) -> int:
         "single_agent_ratio": round(one_s / phys_s, 4),
         "torch": torch.__version__,
     }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for k, v in result.items():
-            print(f"{k:28s} {v}")
+    print_result(result, args.json)
     return 0
+
+
+def print_result(result: dict, as_json: bool) -> None:
+    """A benchmark's result as one JSON line, or as an aligned ``key value`` table."""
+    if as_json:
+        print(json.dumps(result))
+        return
+    width = max(len(k) for k in result) + 2
+    for k, v in result.items():
+        print(f"{k:{width}s} {v}")

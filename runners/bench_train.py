@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import json
 import logging
 import tempfile
 import time
@@ -117,7 +116,7 @@ def time_gymne(args: argparse.Namespace, gym_id: str) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from pdlf.envs import get_task
-    from pdlf.runners.bench_agent import time_physics
+    from pdlf.runners.bench_agent import print_result, time_physics
 
     if args.generations < 2:
         raise ConfigError(f"--generations={args.generations}: need >= 2 (the first one is an untimed warm-up)")
@@ -171,9 +170,5 @@ def run(args: argparse.Namespace) -> int:
         "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "torch": torch.__version__,
     }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for k, v in result.items():
-            print(f"{k:34s} {v}")
+    print_result(result, args.json)
     return 0
