@@ -11,6 +11,7 @@ dotted key, what was wrong, and the closest valid key where there is one.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -25,7 +26,7 @@ from pdlf.plasticity.catalog import RuleConfig
 from pdlf.registry import did_you_mean
 from pdlf.snn.network import AgentConfig
 
-SEARCHERS = ("pgpe", "snes", "xnes", "cem", "cmaes")
+SEARCHERS = ("pgpe", "snes", "xnes", "cem", "cmaes", "openai_es")
 OPTIMIZERS = ("adam", "clipup", "sgd")
 
 
@@ -41,6 +42,8 @@ class EnvConfig:
         normalize_obs: normalise observations with running statistics (goal columns stay raw).
         obs_clip: clip normalised observations to ``±obs_clip``.
         extrapolate: allow goals outside the task's range.
+        params: the task's own settings (``pdlf envs`` lists each task's), e.g. the copy task's
+            ``{length: 8, delay: 16}``; empty for the locomotion tasks.
     """
 
     name: str = "halfcheetah_vel"
@@ -50,6 +53,7 @@ class EnvConfig:
     normalize_obs: bool = True
     obs_clip: float = 5.0
     extrapolate: bool = False
+    params: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
         if self.repeats < 1:
@@ -65,17 +69,21 @@ class ESConfig:
     """The evolution strategy (PDLF's PGPE settings by default).
 
     Attributes:
-        searcher: pgpe, snes, xnes, cem or cmaes.
-        popsize: population size per generation (even for antithetic PGPE).
+        searcher: pgpe, snes, xnes, cem, cmaes or openai_es (pdlf/es/strategies/).
+        popsize: population size per generation (even for the antithetic PGPE and OpenAI-ES).
         generations: generations to run.
         seed: master seed of the search (sampling, env seeds).
-        sigma_init: initial per-parameter search standard deviation.
-        center_lr: learning rate of the centre's optimiser.
-        sigma_lr: learning rate of sigma (PGPE, SNES, XNES).
-        max_sigma_change: bound on sigma's relative change per generation (PGPE: 0.2).
-        optimizer: centre optimiser for PGPE: adam, clipup or sgd.
+        sigma_init: initial per-parameter search standard deviation (OpenAI-ES: its fixed sigma).
+        center_lr: learning rate of the centre's optimiser (PGPE, OpenAI-ES) or of the centre's
+            natural-gradient step (SNES, XNES); unused by CEM and CMA-ES.
+        sigma_lr: learning rate of sigma (PGPE, SNES, XNES); >= 0.
+        max_sigma_change: bound on sigma's relative change per generation (PGPE and CEM: 0.2;
+            0 = unbounded); in [0, 1).
+        optimizer: centre optimiser for PGPE: adam, clipup or sgd (OpenAI-ES always uses adam).
         clipup_max_speed: ClipUp's maximum speed (0 = 2 * center_lr).
-        parents: fraction of the population used as parents (CEM).
+        parents: fraction of the population used as parents (CEM; at least 2 parents).
+        weight_decay: L2 weight decay on the centre (OpenAI-ES): ``weight_decay * center`` is
+            subtracted from the gradient before Adam; >= 0, 0 = off.
         eval_center: evaluate the distribution's centre every generation (reported as "center").
     """
 
@@ -90,6 +98,7 @@ class ESConfig:
     optimizer: str = "adam"
     clipup_max_speed: float = 0.0
     parents: float = 0.5
+    weight_decay: float = 0.0
     eval_center: bool = True
 
     def validate(self) -> None:
@@ -99,8 +108,9 @@ class ESConfig:
             raise ConfigError(f"es.optimizer={self.optimizer!r}: {did_you_mean(self.optimizer, OPTIMIZERS)}")
         if self.popsize < 2:
             raise ConfigError(f"es.popsize={self.popsize}: must be >= 2")
-        if self.searcher == "pgpe" and self.popsize % 2:
-            raise ConfigError(f"es.popsize={self.popsize}: PGPE samples antithetic pairs, use an even number")
+        if self.searcher in ("pgpe", "openai_es") and self.popsize % 2:
+            name = "PGPE" if self.searcher == "pgpe" else "OpenAI-ES"
+            raise ConfigError(f"es.popsize={self.popsize}: {name} samples antithetic pairs, use an even number")
         if self.generations < 1:
             raise ConfigError(f"es.generations={self.generations}: must be >= 1")
         for key in ("sigma_init", "center_lr"):
@@ -108,6 +118,14 @@ class ESConfig:
                 raise ConfigError(f"es.{key}={getattr(self, key)}: must be > 0")
         if not 0 < self.parents <= 1:
             raise ConfigError(f"es.parents={self.parents}: must be in (0, 1]")
+        if self.sigma_lr < 0:
+            raise ConfigError(f"es.sigma_lr={self.sigma_lr}: must be >= 0")
+        if not 0 <= self.max_sigma_change < 1:
+            raise ConfigError(f"es.max_sigma_change={self.max_sigma_change}: must be in [0, 1) (0 = unbounded)")
+        if self.clipup_max_speed < 0:
+            raise ConfigError(f"es.clipup_max_speed={self.clipup_max_speed}: must be >= 0 (0 = 2 * center_lr)")
+        if self.weight_decay < 0:
+            raise ConfigError(f"es.weight_decay={self.weight_decay}: must be >= 0 (0 = off)")
 
 
 @dataclass(frozen=True)
@@ -121,6 +139,17 @@ class RayConfig:
         gpus_per_worker: GPUs Ray reserves per worker (for ``agent.device: cuda``).
         max_retries: times a slice of work is re-run after its worker died, before giving up.
         max_batch: rollouts a worker steps together in one batch (bounds its memory).
+        connect_timeout_s: seconds to reach the cluster at ``address`` (TCP connect, then a
+            gRPC handshake with its GCS) before failing with one line; default 10.
+        start_timeout_s: seconds to wait for the workers to start (import torch and MuJoCo)
+            before going on with those that did; default 120.
+        first_slice_timeout_s: a slice's deadline (seconds) before any slice time has been
+            measured (the first generation pays for warm-up); default 600.
+        slice_timeout_floor_s: the least deadline (seconds) of a slice once times are measured;
+            default 30.
+        slice_timeout_factor: a slice's deadline is ``max(slice_timeout_floor_s, factor x the
+            slowest slice of the last two generations)``; past it the slice is re-run on another
+            worker and the late worker is restarted; default 5.
     """
 
     workers: int = 2
@@ -129,6 +158,11 @@ class RayConfig:
     gpus_per_worker: float = 0.0
     max_retries: int = 3
     max_batch: int = 128
+    connect_timeout_s: float = 10.0
+    start_timeout_s: float = 120.0
+    first_slice_timeout_s: float = 600.0
+    slice_timeout_floor_s: float = 30.0
+    slice_timeout_factor: float = 5.0
 
     def validate(self) -> None:
         if self.workers < 0:
@@ -139,6 +173,13 @@ class RayConfig:
             raise ConfigError(f"ray.max_retries={self.max_retries}: must be >= 0")
         if self.max_batch < 1:
             raise ConfigError(f"ray.max_batch={self.max_batch}: must be >= 1")
+        for key in ("connect_timeout_s", "start_timeout_s", "first_slice_timeout_s", "slice_timeout_floor_s"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"ray.{key}={getattr(self, key)}: must be > 0 seconds")
+        if self.slice_timeout_factor < 1:
+            raise ConfigError(
+                f"ray.slice_timeout_factor={self.slice_timeout_factor}: must be >= 1 (a multiple of the slowest slice)"
+            )
 
 
 @dataclass(frozen=True)
@@ -188,7 +229,7 @@ class RunConfig:
             section = getattr(self, f.name)
             if hasattr(section, "validate"):
                 section.validate()
-        get_task(self.env.name)
+        get_task(self.env.name).check_params(self.env.params)
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -281,9 +322,14 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist: give a path to a YAML file (see configs/)")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    if data is None:  # an empty file is almost always a mistake (wrong path, unsaved editor buffer)
+        raise ConfigError(
+            f"config file {path} is empty; give at least one section (e.g. `env: {{name: halfcheetah_vel}}`),"
+            " or `include: smoke.yaml`"
+        )
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of sections, got {type(data).__name__}")
     include = data.pop("include", None)
@@ -307,7 +353,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 def config_from_dict(data: dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
     """Build and validate a `RunConfig` from nested dicts plus dotted ``key=value`` overrides."""
-    data = _merge({}, data)
+    data = copy.deepcopy(dict(data))  # overrides write into nested sections: never the caller's
     for text in overrides:
         path, value = parse_override(text)
         node = data

@@ -1,92 +1,42 @@
-"""Searchers: evotorch's search distributions and optimisers driven by generation seeds.
+"""Searchers: pdlf's own strategy specs (pdlf/es/strategies/) behind one ask/tell object.
 
-A searcher proposes a generation as a `Population`: a small, picklable recipe from which any
-process rebuilds any member's genome (``population.genomes(members)``). Gaussian searchers ship
-the distribution's parameters and one sampling seed, so workers receive ``(generation, member,
-seed)`` and one shared copy of the distribution, never a genome per member. CMA-ES (``cma``,
-small genomes only) samples on the driver and ships the population matrix once.
+    searcher = make_searcher(cfg.es, layout.initial(), layout.bounds())
+    population = searcher.ask(generation)          # a small picklable recipe
+    genomes = population.genomes([0, 5, 7])       # [3, L] float32, in any process, same bits
+    searcher.tell(population, fitness)            # fitness [P] float64, higher is better
+    checkpoint["searcher"] = searcher.state_dict()  # plain tensors, numbers and strings only
 
-| searcher | distribution (evotorch)          | centre update                  | sigma update |
-|----------|----------------------------------|--------------------------------|--------------|
-| pgpe     | SymmetricSeparableGaussian       | Adam / ClipUp / SGD on gradient | lr, max ±20 % |
-| snes     | ExpSeparableGaussian             | lr on natural gradient          | exp. lr       |
-| xnes     | ExpGaussian (full covariance)    | lr on natural gradient          | exp. lr       |
-| cem      | SeparableGaussian, parenthood    | mean of the elite               | std of elite  |
-| cmaes    | cma.CMAEvolutionStrategy         | CMA-ES                          | CMA-ES        |
+A searcher proposes a generation as a `GaussianPopulation`: centre, scale ([L], or the [L, L]
+factor for xnes and cmaes), one sampling seed ``generation_seed(es.seed, generation, 1)``, the
+antithetic flag and the bounds. Workers receive that one object per generation and rebuild their
+members' genomes themselves. Searchers are data: the state is a plain record, and a searcher
+restored from ``state_dict()`` produces bit-identical next populations and updates.
 
-All maximise fitness, with centred-rank shaping for the gradient-based ones (PDLF's setting).
+Bounds (``rule.bounds``) have one meaning on every path: a genome that is evaluated is clipped
+to [lo, hi], the searcher's centre is kept inside [lo, hi] after every tell, and the searcher's
+update uses the unclipped samples. (The starting centre is clamped into [lo, hi] too;
+`ExplicitPopulation`, used with evotorch's own searchers,
+clips its rows the same way when it is given bounds.)
+
+See pdlf/es/strategies/__init__.py for the table of searchers (pgpe, snes, xnes, cem, cmaes,
+openai_es) and each strategy module for its update equations.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from pdlf.config import ESConfig
-from pdlf.errors import ConfigError
+from pdlf.errors import CheckpointError, ConfigError
+from pdlf.es.strategies import STRATEGIES, StrategySpec
+from pdlf.es.strategies.base import generation_seed
+from pdlf.es.strategies.population import Bounds, ExplicitPopulation, GaussianPopulation, Population, clip_rows
 
-_DIST_CLASSES = {
-    "pgpe": "SymmetricSeparableGaussian",
-    "snes": "ExpSeparableGaussian",
-    "xnes": "ExpGaussian",
-    "cem": "SeparableGaussian",
-}
-XNES_MAX_GENES = 2000
-CMAES_MAX_GENES = 5000
-
-
-def _dist_class(name: str):
-    from evotorch import distributions
-
-    return getattr(distributions, name)
-
-
-@dataclass(frozen=True)
-class GaussianPopulation:
-    """A generation as (distribution, seed): member ``i`` is row ``i`` of one seeded sample."""
-
-    generation: int
-    popsize: int
-    seed: int
-    dist_class: str
-    parameters: dict
-
-    def genomes(self, members: Tensor | np.ndarray | list[int] | None = None) -> Tensor:
-        """Genomes ``[len(members), L]`` (float32) of the given member indices (all if None)."""
-        dist = _dist_class(self.dist_class)(parameters=dict(self.parameters), dtype=torch.float32)
-        gen = torch.Generator().manual_seed(int(self.seed))
-        samples = dist.sample(self.popsize, generator=gen)
-        if members is None:
-            return samples
-        return samples[torch.as_tensor(np.asarray(members), dtype=torch.long)]
-
-
-@dataclass(frozen=True)
-class ExplicitPopulation:
-    """A generation as an explicit ``[popsize, L]`` matrix (CMA-ES)."""
-
-    generation: int
-    popsize: int
-    seed: int
-    matrix: Tensor
-
-    def genomes(self, members: Tensor | np.ndarray | list[int] | None = None) -> Tensor:
-        if members is None:
-            return self.matrix
-        return self.matrix[torch.as_tensor(np.asarray(members), dtype=torch.long)]
-
-
-Population = GaussianPopulation | ExplicitPopulation
-
-
-def generation_seed(master_seed: int, generation: int, purpose: int = 0) -> int:
-    """A 63-bit seed for (run seed, generation, purpose); the same inputs give the same seed."""
-    ss = np.random.SeedSequence([int(master_seed), int(generation), int(purpose)])
-    return int(ss.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+STATE_FORMAT = "pdlf-searcher"
+STATE_VERSION = 2  # 1 was the pickled evotorch/cma objects of earlier versions
 
 
 def sanitize_fitness(fitness: Tensor) -> tuple[Tensor, int]:
@@ -101,151 +51,108 @@ def sanitize_fitness(fitness: Tensor) -> tuple[Tensor, int]:
     return fitness, n_bad
 
 
-class GaussianSearcher:
-    """PGPE, SNES, XNES or CEM over an evotorch distribution, sampled from generation seeds."""
+def _copy(value: Any) -> Any:
+    """A deep copy of a plain state (tensors cloned), so callers never share our tensors."""
+    if isinstance(value, Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copy(v) for v in value)
+    return value
 
-    def __init__(self, es: ESConfig, center: Tensor, bounds: tuple[Tensor, Tensor] | None = None) -> None:
-        from evotorch import optimizers
 
+class Searcher:
+    """One strategy spec and its state, with the ask/tell interface the trainer uses.
+
+    Attributes:
+        es: the ES configuration.
+        spec: the `StrategySpec` of ``es.searcher``.
+        length: genome length ``L``.
+        bounds: ``(lo, hi)`` ``[L]`` each, or None.
+        state: the spec's plain state record.
+    """
+
+    def __init__(self, es: ESConfig, center: Tensor, bounds: Bounds | None = None) -> None:
         self.es = es
+        self.spec: StrategySpec = STRATEGIES.get(es.searcher)
+        center = torch.as_tensor(center).detach().reshape(-1).to(torch.float32)
+        self.length = int(center.numel())
+        if self.spec.max_genes is not None and self.length > self.spec.max_genes:
+            raise ConfigError(
+                f"es.searcher={es.searcher} keeps a full {self.length}x{self.length} covariance; use it for genomes of at most "
+                f"{self.spec.max_genes} genes (rule.granularity=post or layer) or choose pgpe/snes/openai_es"
+            )
+        if bounds is not None:
+            lo, hi = (torch.as_tensor(b, dtype=torch.float32).reshape(-1) for b in bounds)
+            if lo.numel() != self.length or hi.numel() != self.length:
+                raise ConfigError(f"bounds have {lo.numel()}/{hi.numel()} entries for a genome of {self.length} genes")
+            bounds = (lo, hi)
         self.bounds = bounds
-        n = center.numel()
-        self.length = n
-        sigma = torch.full((n,), float(es.sigma_init), dtype=torch.float32)
-        params: dict[str, Any] = {"mu": center.to(torch.float32).clone(), "sigma": sigma}
-        if es.searcher == "xnes":
-            if n > XNES_MAX_GENES:
-                raise ConfigError(
-                    f"es.searcher=xnes keeps a full {n}x{n} covariance; use it for genomes of at most "
-                    f"{XNES_MAX_GENES} genes (rule.granularity=post or layer) or choose pgpe/snes"
-                )
-            params = {"mu": params["mu"], "sigma": torch.eye(n) * float(es.sigma_init)}
-        if es.searcher == "pgpe":
-            params["divide_mu_grad_by"] = "num_directions"
-            params["divide_sigma_grad_by"] = "num_directions"
-        if es.searcher == "cem":
-            params["parenthood_ratio"] = float(es.parents)
-        self.dist_class = _DIST_CLASSES[es.searcher]
-        self.dist = _dist_class(self.dist_class)(parameters=params, dtype=torch.float32)
-        self.optimizer = None
-        if es.searcher == "pgpe":
-            if es.optimizer == "adam":
-                self.optimizer = optimizers.Adam(solution_length=n, dtype=torch.float32, stepsize=es.center_lr)
-            elif es.optimizer == "clipup":
-                speed = es.clipup_max_speed or 2.0 * es.center_lr
-                self.optimizer = optimizers.ClipUp(
-                    solution_length=n, dtype=torch.float32, stepsize=es.center_lr, max_speed=speed
-                )
+        self.state = self.spec.init(es, clip_rows(center, bounds))
 
-    # -------------------------------------------------------------------------------- ask/tell
+    # ------------------------------------------------------------------------------ ask/tell
     def ask(self, generation: int) -> GaussianPopulation:
-        params = {k: (v.clone() if isinstance(v, Tensor) else v) for k, v in self.dist.parameters.items()}
-        seed = generation_seed(self.es.seed, generation, purpose=1)
-        return GaussianPopulation(generation, self.es.popsize, seed, self.dist_class, params)
+        """The population of ``generation`` (same state and generation -> same population)."""
+        return self.spec.ask(self.es, self.state, int(generation), self.bounds)
 
     def tell(self, population: GaussianPopulation, fitness: Tensor) -> None:
-        from evotorch.tools import modify_tensor
+        """Update from ``fitness`` [P] (float64, higher is better, finite) of ``population``'s members."""
+        fitness = torch.as_tensor(fitness, dtype=torch.float64).reshape(-1)
+        if fitness.numel() != population.popsize:
+            raise ValueError(f"tell got {fitness.numel()} fitness values for a population of {population.popsize}")
+        state = self.spec.tell(self.es, self.state, population, fitness)
+        state["center"] = clip_rows(state["center"], self.bounds)
+        self.state = state
 
-        samples = population.genomes()
-        ranking = {"pgpe": "centered", "snes": "nes", "xnes": "nes", "cem": "centered"}[self.es.searcher]
-        grads = self.dist.compute_gradients(samples, fitness.to(torch.float32), objective_sense="max", ranking_method=ranking)
-        rates: dict[str, float] = {}
-        opts: dict[str, Any] = {}
-        if self.es.searcher == "pgpe":
-            rates["sigma"] = self.es.sigma_lr
-            if self.optimizer is None:
-                rates["mu"] = self.es.center_lr
-            else:
-                opts["mu"] = self.optimizer
-        elif self.es.searcher in ("snes", "xnes"):
-            rates = {"mu": self.es.center_lr, "sigma": self.es.sigma_lr}
-        else:  # cem: the gradient is the step to the elite's statistics
-            rates = {"mu": 1.0, "sigma": 1.0}
-        old_sigma = self.dist.parameters["sigma"]
-        new = self.dist.update_parameters(grads, learning_rates=rates, optimizers=opts)
-        if self.es.searcher in ("pgpe", "cem") and self.es.max_sigma_change > 0:
-            new = new.modified_copy(sigma=modify_tensor(old_sigma, new.parameters["sigma"], max_change=self.es.max_sigma_change))
-        if self.bounds is not None:
-            lo, hi = self.bounds
-            new = new.modified_copy(mu=torch.maximum(torch.minimum(new.parameters["mu"], hi), lo))
-        self.dist = new
-
+    # ------------------------------------------------------------------------------- queries
     def center(self) -> Tensor:
-        return self.dist.parameters["mu"].clone()
+        """The distribution's centre ``[L]`` float32 (inside the bounds)."""
+        return self.state["center"].to(torch.float32).clone()
 
     def stats(self) -> dict[str, float]:
-        sigma = self.dist.parameters["sigma"]
-        sigma = torch.diagonal(sigma) if sigma.ndim == 2 else sigma
+        """sigma_mean / sigma_min / sigma_max (per-gene std) and center_norm, for logs."""
+        sigma = self.spec.sigma(self.state)
         return {
             "sigma_mean": float(sigma.mean()),
             "sigma_min": float(sigma.min()),
             "sigma_max": float(sigma.max()),
-            "center_norm": float(self.dist.parameters["mu"].norm()),
+            "center_norm": float(self.state["center"].norm()),
         }
 
-    def state_dict(self) -> dict:
-        return {"dist_class": self.dist_class, "parameters": dict(self.dist.parameters), "optimizer": self.optimizer}
+    # ----------------------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """The searcher as plain data: tensors, numbers, strings and dicts/lists of those."""
+        return {"format": STATE_FORMAT, "version": STATE_VERSION, "searcher": self.spec.name,
+                "length": self.length, "state": _copy(self.state)}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.dist_class = state["dist_class"]
-        self.dist = _dist_class(self.dist_class)(parameters=dict(state["parameters"]), dtype=torch.float32)
-        self.optimizer = state["optimizer"]
-
-
-class CMAESSearcher:
-    """CMA-ES from the ``cma`` package for small genomes; populations travel as matrices."""
-
-    def __init__(self, es: ESConfig, center: Tensor, bounds: tuple[Tensor, Tensor] | None = None) -> None:
-        import cma
-
-        n = center.numel()
-        if n > CMAES_MAX_GENES:
-            raise ConfigError(
-                f"es.searcher=cmaes on {n} genes: CMA-ES is for genomes of at most {CMAES_MAX_GENES} genes;"
-                " use rule.granularity=post or layer, or choose pgpe/snes"
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a `state_dict`; one from another searcher or genome length raises `CheckpointError`."""
+        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT or state.get("version") != STATE_VERSION:
+            raise CheckpointError(
+                "the checkpoint's searcher state is from an older pdlf (pickled library objects) or not a searcher"
+                " state; start a new run"
             )
-        self.es = es
-        opts: dict[str, Any] = {"popsize": es.popsize, "seed": int(es.seed) + 1, "verbose": -9}
-        if bounds is not None:
-            opts["bounds"] = [bounds[0].numpy().tolist(), bounds[1].numpy().tolist()]
-        self.cma = cma.CMAEvolutionStrategy(center.double().numpy(), float(es.sigma_init), opts)
-        self._pending: list | None = None
-
-    def ask(self, generation: int) -> ExplicitPopulation:
-        self._pending = self.cma.ask()
-        matrix = torch.as_tensor(np.stack(self._pending), dtype=torch.float32)
-        return ExplicitPopulation(generation, self.es.popsize, 0, matrix)
-
-    def tell(self, population: ExplicitPopulation, fitness: Tensor) -> None:
-        self.cma.tell(self._pending, (-fitness.double()).tolist())  # cma minimises
-        self._pending = None
-
-    def center(self) -> Tensor:
-        return torch.as_tensor(self.cma.mean, dtype=torch.float32)
-
-    def stats(self) -> dict[str, float]:
-        return {"sigma_mean": float(self.cma.sigma), "sigma_min": float(self.cma.sigma), "sigma_max": float(self.cma.sigma),
-                "center_norm": float(np.linalg.norm(self.cma.mean))}
-
-    def state_dict(self) -> dict:
-        return {"cma": self.cma}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.cma = state["cma"]
+        if state["searcher"] != self.spec.name:
+            raise CheckpointError(
+                f"the checkpoint's searcher state is for es.searcher={state['searcher']}, but this run uses"
+                f" es.searcher={self.spec.name}; resume with es.searcher={state['searcher']}"
+            )
+        if state["length"] != self.length:
+            raise CheckpointError(
+                f"the checkpoint's searcher state is for genomes of {state['length']} genes, but this run's genome has"
+                f" {self.length}; resume with the run's own agent and rule config"
+            )
+        self.state = _copy(state["state"])
 
 
-Searcher = GaussianSearcher | CMAESSearcher
-
-
-def make_searcher(es: ESConfig, center: Tensor, bounds: tuple[Tensor, Tensor] | None = None) -> Searcher:
-    """The searcher ``es.searcher`` starting from ``center`` (``[L]``)."""
+def make_searcher(es: ESConfig, center: Tensor, bounds: Bounds | None = None) -> Searcher:
+    """The searcher ``es.searcher`` starting from ``center`` (``[L]``), within ``bounds`` if given."""
     es.validate()
-    if es.searcher == "cmaes":
-        return CMAESSearcher(es, center, bounds)
-    return GaussianSearcher(es, center, bounds)
+    return Searcher(es, center, bounds)
 
 
 __all__ = [
-    "GaussianPopulation", "ExplicitPopulation", "Population", "GaussianSearcher", "CMAESSearcher",
-    "make_searcher", "generation_seed", "sanitize_fitness",
+    "GaussianPopulation", "ExplicitPopulation", "Population", "Searcher", "make_searcher", "generation_seed",
+    "sanitize_fitness", "STRATEGIES",
 ]

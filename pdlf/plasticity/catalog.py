@@ -70,7 +70,9 @@ class RuleConfig:
         normalize: divide W by max|W| per layer and agent after every update (None = the rule's
             default: on for every plastic rule).
         init: initial value per gene kind (e.g. ``{eta: 0.0}``); unnamed kinds start at 0.
-        bounds: ``[low, high]`` per gene kind; unnamed kinds are unbounded.
+        bounds: ``[low, high]`` per gene kind; unnamed kinds are unbounded. Every evaluated genome is
+            clipped to [low, high], the searcher's centre is kept inside [low, high] after every
+            tell, and the searcher's update uses the unclipped samples.
     """
 
     name: str = "pdlf"
