@@ -41,3 +41,11 @@ class RunDirError(PdlfError, RuntimeError):
 
 class GoalRangeError(PdlfError, ValueError):
     """A goal lies outside the task's goal range and extrapolation was not requested."""
+
+
+class ClusterError(PdlfError, RuntimeError):
+    """A Ray cluster cannot be reached or joined, or no rollout worker could be started on it."""
+
+
+class WorkerMismatchError(PdlfError, RuntimeError):
+    """A rollout worker evaluated other genomes than the driver sent (checksums differ)."""

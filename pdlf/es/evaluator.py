@@ -1,31 +1,67 @@
-"""Fans a generation out to rollout workers and gathers per-goal returns, surviving dead workers.
+"""Fans a generation out to rollout workers and gathers per-goal returns, surviving dead and hung workers.
 
-Members are cut into a fixed number of slices (one per configured worker), so results do not
-depend on which worker ran which slice, nor on retries: a run with a fixed seed and worker count
-gives the same numbers. Each result is keyed by ``(generation, slice_id)``; a late or repeated
-result for a slice already counted is dropped. A slice whose worker died (a killed process, a
-lost node) is re-run on a worker that is alive, up to ``ray.max_retries`` times per slice.
+Members are cut into a fixed number of slices (``ray.workers``, however many workers are alive),
+so results do not depend on which worker ran which slice, nor on retries: a run with a fixed
+seed and worker count gives the same numbers. Each result is keyed by ``(generation, slice_id)``;
+a late or repeated result for a slice already counted is dropped.
+
+Every wait has a deadline:
+
+- joining a cluster: `init_ray` probes the address within ``ray.connect_timeout_s``;
+- worker start: ``ray.start_timeout_s``; workers the cluster cannot place (too few CPUs) are
+  reported once and the run goes on with the rest;
+- a slice: ``max(ray.slice_timeout_floor_s, ray.slice_timeout_factor x the slowest recent slice)``
+  (``ray.first_slice_timeout_s`` before any slice was measured), times the number of slices
+  queued on its worker. A slice past its deadline is re-run on another worker (the first result
+  wins; a slice's returns depend only on the slice); the late worker is restarted (``ray.kill``,
+  Ray brings it back) and rejoins once it answers a ping.
+
+A worker that died (a killed process, a lost node) or was restarted is "suspect": it gets no work
+until its ping answers. Pending pings are checked with timeout 0 at each generation, never waited
+on while another worker can run the slices, so losing a node costs no time per generation.
+
+Each result carries a checksum of the genomes its worker rebuilt; the driver checks it against
+the genomes of its own `GenerationTask`, so a worker with another torch version (which samples
+other genomes from the same seed) is an error, not silently different numbers.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from collections import deque
+from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from pdlf.config import RunConfig
+from pdlf.errors import ClusterError, WorkerMismatchError
 from pdlf.normalizer import ObsStats
-from pdlf.workers import CENTER, GenerationTask, RolloutEngine, Slice, SliceResult, init_ray, remote_worker_class
+from pdlf.workers import (
+    CENTER,
+    GenerationTask,
+    RolloutEngine,
+    RolloutWorker,
+    Slice,
+    SliceResult,
+    genome_checksum,
+    init_ray,
+    remote_worker_class,
+)
 
 log = logging.getLogger(__name__)
 
-PING_TIMEOUT_S = 10.0  # an actor that does not answer a ping within this is skipped for a generation
+RSS_TIMEOUT_S = 10.0  # a worker that does not report its memory within this is left out of the report
 
 
 @dataclass
 class GenerationResult:
-    """Returns of every requested member: ``returns[member] -> [G, R]`` (NaN where diverged)."""
+    """Returns of every requested member: ``returns[member] -> [G, R]`` (NaN where diverged).
+
+    ``late_slices`` counts slices re-run because they passed their deadline (``retries`` counts
+    re-runs after a worker died).
+    """
 
     returns: dict[int, np.ndarray]
     diverged: dict[int, bool]
@@ -34,6 +70,7 @@ class GenerationResult:
     retries: int
     workers_alive: int
     seconds_per_slice: list[float]
+    late_slices: int = 0
 
     def per_goal(self, members: list[int]) -> np.ndarray:
         """``[N, G]`` mean return over repeats per goal of ``members`` (NaN where diverged).
@@ -49,26 +86,73 @@ def split_members(members: list[int], n_slices: int) -> list[tuple[int, ...]]:
     return [tuple(int(m) for m in p) for p in parts if len(p)]
 
 
-class Evaluator:
-    """Evaluates generations in-process (``ray.workers: 0``) or on a pool of Ray actors."""
+def expected_checksums(task: GenerationTask, slices: list[Slice]) -> dict[int, str]:
+    """``slice_id -> genome_checksum`` of the ``[M, L]`` genomes a worker must rebuild for each slice.
 
-    def __init__(self, cfg: RunConfig) -> None:
+    The population's rows are built once for all slices (one ``genomes`` call per generation);
+    row selection is exact, so they equal the rows a worker builds for its share alone.
+    """
+    pop_ids = sorted({m for s in slices for m in s.members if m != CENTER})
+    rows = task.population.genomes(pop_ids) if pop_ids else None
+    where = {m: k for k, m in enumerate(pop_ids)}
+    out = {}
+    for s in slices:
+        parts = [task.center.to(torch.float32) if m == CENTER else rows[where[m]] for m in s.members]
+        out[s.slice_id] = genome_checksum(torch.stack(parts))
+    return out
+
+
+@dataclass
+class _Run:
+    """One submission of a slice to a worker; ``deadline`` in `time.monotonic` seconds."""
+
+    slice: Slice
+    actor: int
+    deadline: float
+    late: bool = False
+
+
+@dataclass
+class _Generation:
+    """Book-keeping of one generation's remote evaluation."""
+
+    task_ref: object
+    slices: dict[int, Slice]
+    checksums: dict[int, str]
+    pending: dict = field(default_factory=dict)  # ObjectRef -> _Run
+    results: dict[int, SliceResult] = field(default_factory=dict)
+    attempts: dict[int, int] = field(default_factory=dict)  # slice_id -> re-runs after a death
+    late_actors: set[int] = field(default_factory=set)
+    retries: int = 0
+    late_slices: int = 0
+
+
+class Evaluator:
+    """Evaluates generations in-process (``ray.workers: 0``) or on a pool of Ray actors.
+
+    ``worker_cls`` replaces `RolloutWorker` (a class with its methods) as the actor class: a seam
+    for tests that inject hung or faulty workers.
+    """
+
+    def __init__(self, cfg: RunConfig, worker_cls: type | None = None) -> None:
         self.cfg = cfg
         self.n_slices = max(1, cfg.ray.workers)
         self.total_retries = 0
+        self.blocking_ping_waits = 0  # waits on pings with a timeout > 0 (only when no worker is ready)
         self._engine: RolloutEngine | None = None
         self._actors: list = []
-        self._suspect: dict[int, object] = {}  # actor index -> pending ping ref
+        self._ready: set[int] = set()  # actors that answered and get work
+        self._pings: dict[int, object] = {}  # suspect actor index -> pending ping ref
+        self._pids: dict[int, int] = {}
+        self._recent: deque[float] = deque(maxlen=2 * self.n_slices)  # slice seconds, last ~2 generations
         if cfg.ray.workers == 0:
             self._engine = RolloutEngine(cfg)
         else:
-            init_ray(cfg.ray.address, num_cpus=None)
-            cls = remote_worker_class(cfg.ray.cpus_per_worker, cfg.ray.gpus_per_worker)
+            init_ray(cfg.ray.address, num_cpus=None, connect_timeout_s=cfg.ray.connect_timeout_s)
+            cls = remote_worker_class(cfg.ray.cpus_per_worker, cfg.ray.gpus_per_worker, worker_cls or RolloutWorker)
             cfg_dict = cfg.to_dict()
             self._actors = [cls.remote(cfg_dict) for _ in range(cfg.ray.workers)]
-            import ray
-
-            ray.get([a.pid.remote() for a in self._actors])  # wait until every worker has started
+            self._start()
 
     # ---------------------------------------------------------------------------- public
     def evaluate(self, task: GenerationTask, members: list[int], include_center: bool = False) -> GenerationResult:
@@ -78,28 +162,25 @@ class Evaluator:
         slices = [Slice(task.generation, i, ms) for i, ms in enumerate(shares)]
         if self._engine is not None:
             results = {s.slice_id: self._engine.evaluate(task, s) for s in slices}
-            retries = 0
-        else:
-            results, retries = self._evaluate_remote(task, slices)
-        return self._gather(slices, results, retries)
+            return self._gather(slices, results, 0, 0)
+        gen = self._evaluate_remote(task, slices)
+        return self._gather(slices, gen.results, gen.retries, gen.late_slices)
 
     def worker_pids(self) -> list[int]:
-        import ray
-
+        """Process ids of the workers that answer now (this process's for ``ray.workers: 0``)."""
         if self._engine is not None:
             import os
 
             return [os.getpid()]
-        return ray.get([a.pid.remote() for a in self._actors])
+        return self._ask_ready("pid")
 
     def worker_rss_mib(self) -> list[float]:
-        import ray
-
+        """Peak resident memory (MiB) of each worker that answers within ``RSS_TIMEOUT_S``."""
         if self._engine is not None:
             from pdlf.workers import peak_rss_mib
 
             return [peak_rss_mib()]
-        return ray.get([a.rss_mib.remote() for a in self._actors])
+        return self._ask_ready("rss_mib")
 
     def close(self) -> None:
         import ray
@@ -110,75 +191,278 @@ class Evaluator:
             except Exception:  # an actor already gone is fine
                 pass
         self._actors = []
+        self._ready = set()
+        self._pings = {}
 
-    # --------------------------------------------------------------------------- internals
-    def _alive(self) -> list[int]:
-        """Indices of actors that answer a ping now (a lost node's actors do not).
+    # ------------------------------------------------------------------------ worker pool
+    def _start(self) -> None:
+        """Wait (up to ``ray.start_timeout_s``) for the workers the cluster can place.
 
-        An actor whose ping is still pending after ``PING_TIMEOUT_S`` is left out of this
-        generation and taken back once its ping answers (Ray restarts it where it can).
+        Workers beyond the cluster's CPUs stay pending and join if room appears (they are
+        reported once); none placed at all is a `ClusterError`.
         """
         import ray
 
-        pings = {i: self._suspect.get(i) or self._actors[i].pid.remote() for i in range(len(self._actors))}
-        ready, _ = ray.wait(list(pings.values()), num_returns=len(pings), timeout=PING_TIMEOUT_S)
-        ready = set(ready)
-        self._suspect = {}
-        for i, ping in pings.items():
-            ok = False
-            if ping in ready:
-                try:
-                    ray.get(ping)
-                    ok = True
-                except Exception:  # died again: ping afresh next time
-                    ping = self._actors[i].pid.remote()
-            if not ok:
-                self._suspect[i] = ping
-        alive = [i for i in range(len(self._actors)) if i not in self._suspect]
-        return alive or list(range(len(self._actors)))
+        rc = self.cfg.ray
+        n = len(self._actors)
+        cpus = float(ray.cluster_resources().get("CPU", 0.0))
+        placeable = min(n, int(cpus // rc.cpus_per_worker + 1e-9))
+        if placeable == 0:
+            self.close()
+            raise ClusterError(
+                f"no rollout worker fits: the cluster has {cpus:g} CPUs and ray.cpus_per_worker={rc.cpus_per_worker:g};"
+                " lower ray.cpus_per_worker or add nodes"
+            )
+        self._pings = {i: a.pid.remote() for i, a in enumerate(self._actors)}
+        ray.wait(list(self._pings.values()), num_returns=placeable, timeout=rc.start_timeout_s)
+        errors = self._poll_pings()
+        if not self._ready:
+            self.close()
+            why = f" (first error: {errors[0]})" if errors else f" within ray.start_timeout_s={rc.start_timeout_s:g} s"
+            raise ClusterError(
+                f"none of {n} rollout workers started{why}; check the cluster's CPUs ({cpus:g}) against"
+                f" ray.workers x ray.cpus_per_worker and the workers' Python environment"
+            )
+        if len(self._ready) < n:
+            log.warning(
+                "%d of %d rollout workers started: the cluster has %g CPUs and each worker reserves %g"
+                " (ray.cpus_per_worker); going on with %d (results do not change). Lower ray.workers or"
+                " ray.cpus_per_worker, or add nodes, to use all of them.",
+                len(self._ready), n, cpus, rc.cpus_per_worker, len(self._ready),
+            )
 
-    def _evaluate_remote(self, task: GenerationTask, slices: list[Slice]) -> tuple[dict[int, SliceResult], int]:
+    def _poll_pings(self, timeout: float = 0.0) -> list[str]:
+        """Take back suspect actors whose ping answered (waiting up to ``timeout`` seconds).
+
+        Returns the first line of each error a ping raised (that actor is pinged afresh).
+        """
         import ray
-        from ray.exceptions import RayActorError, RayTaskError
 
-        task_ref = ray.put(task)
-        alive = self._alive()
-        pending: dict = {}  # ref -> (slice, actor index)
-        attempts = {s.slice_id: 0 for s in slices}
-        for k, s in enumerate(slices):
-            i = alive[k % len(alive)]
-            pending[self._actors[i].evaluate.remote(task_ref, s)] = (s, i)
-        results: dict[int, SliceResult] = {}
-        retries = 0
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            ref = ready[0]
-            s, i = pending.pop(ref)
-            try:
-                res = ray.get(ref)
-            except RayActorError as err:
-                attempts[s.slice_id] += 1
-                retries += 1
-                if attempts[s.slice_id] > self.cfg.ray.max_retries:
-                    raise RuntimeError(
-                        f"slice {s.slice_id} of generation {s.generation} failed {attempts[s.slice_id]} times"
-                        f" (last: {type(err).__name__}); raise ray.max_retries or check the cluster"
-                    ) from None
-                self._suspect[i] = self._actors[i].pid.remote()
-                others = [j for j in range(len(self._actors)) if j not in self._suspect] or [i]
-                j = others[(s.slice_id + attempts[s.slice_id]) % len(others)]
-                log.warning("worker %d died during generation %d; re-running slice %d on worker %d",
-                            i, s.generation, s.slice_id, j)
-                pending[self._actors[j].evaluate.remote(task_ref, s)] = (s, j)
+        if not self._pings:
+            return []
+        if timeout > 0:
+            self.blocking_ping_waits += 1
+        refs = list(self._pings.values())
+        done, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
+        done = set(done)
+        errors = []
+        for i, ping in list(self._pings.items()):
+            if ping not in done:
                 continue
-            except RayTaskError:
-                raise
-            if res.generation == s.generation and res.slice_id not in results:
-                results[res.slice_id] = res
-        self.total_retries += retries
-        return results, retries
+            try:
+                self._pids[i] = int(ray.get(ping))
+            except Exception as err:  # died again, or its constructor failed: ping afresh
+                errors.append(str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__)
+                self._pings[i] = self._actors[i].pid.remote()
+                continue
+            del self._pings[i]
+            if i not in self._ready:
+                self._ready.add(i)
+                log.info("worker %d (pid %d) is back", i, self._pids[i])
+        return errors
 
-    def _gather(self, slices: list[Slice], results: dict[int, SliceResult], retries: int) -> GenerationResult:
+    def _suspect(self, i: int, kill: bool = False) -> None:
+        """Take actor ``i`` out of work until it answers a ping; ``kill`` restarts it first."""
+        import ray
+
+        self._ready.discard(i)
+        if kill:
+            try:
+                ray.kill(self._actors[i], no_restart=False)  # Ray restarts it (max_restarts=-1)
+            except Exception:  # already gone: its restart is under way
+                pass
+        self._pings[i] = self._actors[i].pid.remote()
+
+    def _await_worker(self) -> None:
+        """Block until some suspect worker answers: only when no worker is left to run a slice."""
+        rc = self.cfg.ray
+        t_end = time.monotonic() + rc.start_timeout_s
+        while not self._ready and time.monotonic() < t_end:
+            self._poll_pings(timeout=min(1.0, max(0.0, t_end - time.monotonic())))
+        if not self._ready:
+            raise ClusterError(
+                f"no rollout worker answered for ray.start_timeout_s={rc.start_timeout_s:g} s"
+                f" ({len(self._actors)} configured); check the cluster's nodes"
+            )
+
+    def _ask_ready(self, method: str) -> list:
+        """``method()`` of each ready actor (index order); those that do not answer in time are left out."""
+        import ray
+
+        order = sorted(self._ready)
+        refs = [getattr(self._actors[i], method).remote() for i in order]
+        done, _ = ray.wait(refs, num_returns=len(refs), timeout=RSS_TIMEOUT_S)
+        out = []
+        for ref in refs:
+            if ref in done:
+                try:
+                    out.append(ray.get(ref))
+                except Exception:  # died meanwhile: left out
+                    pass
+        return out
+
+    # ------------------------------------------------------------------------- deadlines
+    def slice_timeout(self) -> float:
+        """Seconds one slice may take: ``max(floor, factor x slowest recent slice)``, or the first-generation value."""
+        rc = self.cfg.ray
+        if not self._recent:
+            return rc.first_slice_timeout_s
+        return max(rc.slice_timeout_floor_s, rc.slice_timeout_factor * max(self._recent))
+
+    def _submit(self, gen: _Generation, s: Slice, avoid: set[int] = frozenset()) -> int | None:
+        """Send slice ``s`` to the least-loaded ready actor not in ``avoid``; its index, or None if there is none.
+
+        The deadline counts the slices already queued on that actor: they run one after another.
+        """
+        load = {i: 0 for i in self._ready if i not in avoid and i not in gen.late_actors}
+        if not load:
+            return None
+        for run in gen.pending.values():
+            if run.actor in load:
+                load[run.actor] += 1
+        i = min(load, key=lambda j: (load[j], (j - s.slice_id) % len(self._actors)))
+        deadline = time.monotonic() + (load[i] + 1) * self.slice_timeout()
+        gen.pending[self._actors[i].evaluate.remote(gen.task_ref, s)] = _Run(s, i, deadline)
+        return i
+
+    def _evaluate_remote(self, task: GenerationTask, slices: list[Slice]) -> _Generation:
+        import ray
+
+        self._poll_pings()  # timeout 0: take back workers that answered since the last generation
+        if not self._ready:
+            self._await_worker()
+        gen = _Generation(ray.put(task), {s.slice_id: s for s in slices}, expected_checksums(task, slices))
+        gen.attempts = {s.slice_id: 0 for s in slices}
+        for s in slices:
+            self._submit(gen, s)
+        while len(gen.results) < len(slices):
+            waiting = [r for r in gen.pending.values() if not r.late]
+            next_deadline = min((r.deadline for r in waiting), default=time.monotonic() + 1.0)
+            timeout = max(0.0, next_deadline - time.monotonic())
+            done, _ = ray.wait(list(gen.pending), num_returns=1, timeout=timeout)
+            if done:
+                self._collect(gen, done[0])
+            else:
+                self._handle_late(gen)
+            self._poll_pings()  # timeout 0: restarted workers rejoin as soon as they answer
+        self._drop_stale(gen)
+        self.total_retries += gen.retries
+        return gen
+
+    def _collect(self, gen: _Generation, ref) -> None:
+        """Take a finished run's result (or its worker's death) into ``gen``."""
+        import ray
+        from ray.exceptions import RayActorError
+
+        run = gen.pending.pop(ref)
+        s = run.slice
+        try:
+            res: SliceResult = ray.get(ref)
+        except RayActorError as err:
+            self._suspect(run.actor)
+            if s.slice_id in gen.results or any(r.slice.slice_id == s.slice_id for r in gen.pending.values()):
+                return  # another copy of the slice won or still runs
+            self._rerun_after_death(gen, run, err)
+            return
+        if res.generation != s.generation or s.slice_id in gen.results:
+            return  # a late copy of a slice already counted
+        self._check(gen, res)
+        gen.results[s.slice_id] = res
+        self._recent.append(res.seconds)
+        for other_ref, other in list(gen.pending.items()):  # the other copies lost the race
+            if other.slice.slice_id == s.slice_id:
+                self._cancel(gen, other_ref)
+
+    def _rerun_after_death(self, gen: _Generation, run: _Run, err: Exception) -> None:
+        s = run.slice
+        gen.attempts[s.slice_id] += 1
+        gen.retries += 1
+        if gen.attempts[s.slice_id] > self.cfg.ray.max_retries:
+            raise ClusterError(
+                f"slice {s.slice_id} of generation {s.generation} failed {gen.attempts[s.slice_id]} times"
+                f" (last: {type(err).__name__}); raise ray.max_retries or check the cluster"
+            )
+        j = self._submit(gen, s, avoid={run.actor})
+        if j is None:  # no other worker is ready: restart the late ones, wait for one to come back
+            for i in list(gen.late_actors):
+                self._suspect(i, kill=True)
+                gen.late_actors.discard(i)
+            self._await_worker()
+            j = self._submit(gen, s)
+        if j is None:
+            raise ClusterError(f"no worker left to re-run slice {s.slice_id} of generation {s.generation}")
+        log.warning("worker %d died during generation %d; re-running slice %d on worker %d",
+                    run.actor, s.generation, s.slice_id, j)
+
+    def _handle_late(self, gen: _Generation) -> None:
+        """Re-run the slices of every worker past a deadline on other workers; restart a late worker without stand-in.
+
+        All slices queued on a late worker are re-run at once: they wait behind the late one.
+        """
+        now = time.monotonic()
+        late = {r.actor for r in gen.pending.values() if not r.late and r.deadline <= now}
+        restarted: set[int] = set()
+        for run in list(gen.pending.values()):
+            if run.late or run.actor not in late:
+                continue
+            s = run.slice
+            gen.late_actors.add(run.actor)
+            gen.late_slices += 1
+            j = None if run.actor in restarted else self._submit(gen, s, avoid={run.actor})
+            if j is not None:
+                run.late = True
+                log.warning(
+                    "worker %d (pid %s) passed the %.1f s deadline on slice %d of generation %d; re-running it on"
+                    " worker %d (the first result wins)",
+                    run.actor, self._pids.get(run.actor, "?"), self.slice_timeout(), s.slice_id, s.generation, j,
+                )
+                continue
+            # nobody else can run it: restart the late worker; its death re-runs its slices (`_collect`)
+            if run.actor not in restarted:
+                log.warning(
+                    "worker %d (pid %s) passed the %.1f s deadline on slice %d of generation %d and no other"
+                    " worker is free; restarting it", run.actor, self._pids.get(run.actor, "?"),
+                    self.slice_timeout(), s.slice_id, s.generation,
+                )
+                self._suspect(run.actor, kill=True)
+                restarted.add(run.actor)
+            gen.late_actors.discard(run.actor)  # restarted: it may take work again once it answers
+            run.deadline = now + self.cfg.ray.start_timeout_s  # its RayActorError comes well before
+
+    def _cancel(self, gen: _Generation, ref) -> None:
+        """Forget a losing copy of a slice; a late worker still busy with it is restarted."""
+        import ray
+
+        run = gen.pending.pop(ref)
+        if run.late and run.actor in self._ready:
+            log.warning("restarting worker %d (pid %s): it was late on slice %d of generation %d",
+                        run.actor, self._pids.get(run.actor, "?"), run.slice.slice_id, run.slice.generation)
+            self._suspect(run.actor, kill=True)
+            gen.late_actors.discard(run.actor)
+        else:
+            try:
+                ray.cancel(ref)  # a copy still queued never starts
+            except Exception:  # already running or finished: its result is dropped
+                pass
+
+    def _drop_stale(self, gen: _Generation) -> None:
+        """Runs left after all slices are in are losing copies: cancel them."""
+        for ref in list(gen.pending):
+            self._cancel(gen, ref)
+
+    def _check(self, gen: _Generation, res: SliceResult) -> None:
+        """`WorkerMismatchError` unless the worker evaluated the genomes the driver sent."""
+        want = gen.checksums[res.slice_id]
+        if res.checksum != want:
+            raise WorkerMismatchError(
+                f"generation {res.generation}, slice {res.slice_id}: worker pid {res.pid} evaluated other genomes"
+                f" than the driver sent (checksum {res.checksum[:12] or 'missing'} != {want[:12]}); most likely"
+                " the worker runs another torch (or pdlf) version than the driver: install the same versions"
+                " on every node"
+            )
+
+    # --------------------------------------------------------------------------- gather
+    def _gather(self, slices: list[Slice], results: dict[int, SliceResult], retries: int, late: int) -> GenerationResult:
         returns: dict[int, np.ndarray] = {}
         diverged: dict[int, bool] = {}
         stats: ObsStats | None = None
@@ -197,6 +481,7 @@ class Evaluator:
             env_steps=env_steps,
             obs_stats=stats,
             retries=retries,
-            workers_alive=len(self._actors) - len(self._suspect) if self._actors else 1,
+            workers_alive=len(self._ready) if self._actors else 1,
             seconds_per_slice=[results[s.slice_id].seconds for s in slices],
+            late_slices=late,
         )
