@@ -7,6 +7,7 @@ from pdlf.envs.tasks import TASKS, TaskSpec, describe_tasks, get_task, register_
 from pdlf.envs import ant_dir, halfcheetah_vel, hopper_vel, swimmer_dir  # noqa: F401  (registers)
 from pdlf.envs import copy_task, fetch, ur5e  # noqa: F401  (registers)
 from pdlf.envs.vector import BatchedEnv, make_batched
+from pdlf.envs import copy_batched  # noqa: F401,E402  (registers the copy task's BatchedEnv)
 
 __all__ = [
     "TASKS",

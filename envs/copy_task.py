@@ -37,7 +37,9 @@ outputs ``[*P, T, B]`` (scalar output) or ``[*P, T, B, K]`` (logits), scores ``[
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import Any
 
 import gymnasium
 import numpy as np
@@ -46,6 +48,7 @@ from gymnasium import spaces
 
 from pdlf.envs.tasks import TaskSpec, register_task
 from pdlf.errors import ConfigError, ShapeError
+from pdlf.registry import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -207,6 +210,52 @@ def oracle_outputs(batch: CopyBatch) -> torch.Tensor:
 
 DEFAULT = CopyTaskConfig()
 
+REWARDS = ("accuracy", "margin")
+# a run config's env.params for the copy task, with their defaults (pdlf.envs.copy_batched)
+PARAM_DEFAULTS: dict[str, object] = {
+    "length": DEFAULT.length,
+    "delay": DEFAULT.delay,
+    "reward": "accuracy",
+    "margin": 0.5,
+    "membrane_reset": False,
+}
+
+
+def check_copy_params(params: Mapping[str, Any]) -> None:
+    """Raise a one-line `ConfigError` naming ``env.params.KEY`` for the first unusable value.
+
+    ``length`` integer >= 1; ``delay`` integer >= 0; ``reward`` one of `REWARDS`; ``margin`` a
+    finite number > 0; ``membrane_reset`` true or false. Unknown keys are `TaskSpec.check_params`'s.
+    """
+    for key, value in params.items():
+        problem = None
+        is_int = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+        if key in ("length", "delay"):
+            low = 1 if key == "length" else 0
+            if not is_int or value < low:
+                problem = f"must be an integer >= {low}"
+        elif key == "reward":
+            if not isinstance(value, str) or value not in REWARDS:
+                problem = did_you_mean(str(value), REWARDS)
+        elif key == "margin":
+            number = isinstance(value, (int, float, np.integer, np.floating))
+            number = number and not isinstance(value, (bool, np.bool_))
+            if not number or not (math.isfinite(value) and value > 0):
+                problem = "must be a finite number > 0"
+        elif key == "membrane_reset":
+            if not isinstance(value, (bool, np.bool_)):
+                problem = "must be true or false"
+        if problem is not None:
+            raise ConfigError(f"env.params.{key}={value!r}: {problem}")
+
+
+def copy_params(params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """`PARAM_DEFAULTS` updated with ``params``, after `TASK.check_params` (names and values)."""
+    params = dict(params or {})
+    TASK.check_params(params)
+    return {**PARAM_DEFAULTS, **params}
+
+
 TASK = register_task(
     TaskSpec(
         name="copy",
@@ -219,9 +268,12 @@ TASK = register_task(
         goal_units="unused",
         episode_steps=DEFAULT.steps,
         description=(
-            f"working-memory copy task, L={DEFAULT.length} D={DEFAULT.delay} "
-            "(no goal: the value is accepted and ignored)"
+            f"working-memory copy task, default L={DEFAULT.length} D={DEFAULT.delay}, "
+            "T = 2L+D+1 steps (no goal: the value is accepted and ignored); "
+            "env.params: length, delay, reward (accuracy|margin), margin, membrane_reset"
         ),
+        params=tuple(PARAM_DEFAULTS),
+        param_check=check_copy_params,
     )
 )
 
@@ -233,8 +285,11 @@ class CopyEnv(gymnasium.Env):
     checked) but changes nothing, so the training "grid" repeats one task with 8 sequences.
 
     Observation: ``Box(0, 1, (3,))``, the channels of the current step. Action: ``Box(0, 1, (1,))``,
-    the output; bit 1 when above 0.5. Reward: 1 for each recall step answered correctly, else 0.
-    The episode terminates after ``T = 2L + D + 1`` steps (33 with the defaults L = 8, D = 16).
+    the output; bit 1 when above 0.5. Reward (``reward="accuracy"``, the default): 1 for each
+    recall step answered correctly, else 0; with ``reward="margin"``:
+    ``clip((2y - 1)(o - 0.5) / margin, -1, 1)`` on each recall step (``y`` the target bit, ``o``
+    the unclipped output), 0 elsewhere. The episode terminates after ``T = 2L + D + 1`` steps
+    (33 with the defaults L = 8, D = 16).
     ``info``: ``recall`` (this step was scored), ``correct``, ``target``, ``t``.
     """
 
@@ -247,8 +302,12 @@ class CopyEnv(gymnasium.Env):
         goal: float | None = None,
         extrapolate: bool = False,
         render_mode: str | None = None,
+        reward: str = "accuracy",
+        margin: float = 0.5,
     ) -> None:
+        check_copy_params({"reward": reward, "margin": margin})
         self.cfg = CopyTaskConfig(length=length, delay=delay)
+        self._reward, self._margin = reward, float(margin)
         self._extrapolate = bool(extrapolate)
         self._goal = None if goal is None else TASK.check_goal(goal, self._extrapolate)
         self.render_mode = render_mode
@@ -274,13 +333,24 @@ class CopyEnv(gymnasium.Env):
         if t >= self.cfg.steps:
             raise RuntimeError("the copy episode is over: call reset()")
         recall = t >= self.cfg.recall_start
-        bit = int(float(np.asarray(action).reshape(-1)[0]) > self.cfg.threshold)
+        out = float(np.asarray(action).reshape(-1)[0])
+        bit = int(out > self.cfg.threshold)
         correct = recall and bit == self._targets[t]
+        reward = float(correct)
+        if self._reward == "margin":
+            sign = 2.0 * float(self._targets[t]) - 1.0
+            reward = margin_reward(sign, out, self.cfg.threshold, self._margin) if recall else 0.0
         self._t = t + 1
         done = self._t == self.cfg.steps
         obs = np.zeros(3, dtype=np.float32) if done else self._inputs[self._t].copy()
         info = {"recall": recall, "correct": correct, "target": int(self._targets[t]), "t": t}
-        return obs, float(correct), done, False, info
+        return obs, float(reward), done, False, info
+
+
+def margin_reward(sign, output, threshold: float, margin: float):
+    """``clip(sign * (output - threshold) / margin, -1, 1)``, scalars or arrays (one formula for
+    the gym env and the batched env, so that both give the same bits)."""
+    return np.clip(sign * (output - threshold) / margin, -1.0, 1.0)
 
 
 gymnasium.register(id=TASK.gym_id, entry_point="pdlf.envs.copy_task:CopyEnv")

@@ -11,12 +11,14 @@ Goal grids (TASKS.md), for a goal range `[g_min, g_max)`:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from pdlf.errors import GoalRangeError
-from pdlf.registry import Registry
+from pdlf.errors import ConfigError, GoalRangeError
+from pdlf.registry import Registry, did_you_mean
 
 N_TRAIN_GOALS = 8
 N_UNSEEN_GOALS = 12
@@ -37,6 +39,11 @@ class TaskSpec:
         goal_units: units of the goal value, for reports.
         episode_steps: steps per episode (1000 for every PDLF task).
         description: one line for ``pdlf envs``.
+        params: names of the task's own settings (``env.params`` in a run config); empty for
+            tasks that have none.
+        param_check: optional validator of the values, ``param_check(params)``, called by
+            `check_params` once every key is known; it raises a one-line `ConfigError` naming
+            ``env.params.KEY`` for the first bad value. None: any value is accepted.
     """
 
     name: str
@@ -49,6 +56,25 @@ class TaskSpec:
     goal_units: str
     episode_steps: int = 1000
     description: str = ""
+    params: tuple[str, ...] = ()
+    param_check: Callable[[Mapping[str, Any]], None] | None = field(default=None, compare=False)
+
+    def check_params(self, params: dict) -> None:
+        """Raise `ConfigError` naming the first key of ``params`` this task does not take, or
+        (through `param_check`) the first key whose value it cannot use."""
+        if not isinstance(params, Mapping):
+            raise ConfigError(f"env.params must be a mapping of names to values, got {params!r}")
+        for key in params:
+            if key not in self.params:
+                if self.params:
+                    hint = did_you_mean(str(key), self.params)
+                else:
+                    hint = f"{self.name} takes no env.params"
+                raise ConfigError(
+                    f"unknown config key 'env.params.{key}' for task {self.name}: {hint}"
+                )
+        if self.param_check is not None:
+            self.param_check(params)
 
     def train_goals(self) -> np.ndarray:
         """The 8 training goals, shape ``[8]``."""
@@ -85,7 +111,8 @@ def get_task(name: str) -> TaskSpec:
 
 
 def describe_tasks() -> list[dict]:
-    """One dict per registered task (name, id, dims, goal range): what ``pdlf envs`` prints."""
+    """One dict per registered task (name, id, dims, goal range, params): what ``pdlf envs``
+    prints."""
     rows = []
     for name in TASKS:
         s = TASKS.get(name)
@@ -100,6 +127,7 @@ def describe_tasks() -> list[dict]:
                 "goal_units": s.goal_units,
                 "episode_steps": s.episode_steps,
                 "description": s.description,
+                "params": list(s.params),
             }
         )
     return rows

@@ -18,12 +18,23 @@ Two implementations share that contract:
   Per-member Python work is three array copies, so it runs close to raw physics speed.
 - `GymBatchedEnv` (any other registered task): `B` unwrapped gymnasium envs made from the
   task's gym id, each reset with ``seed`` and ``options={"goal": g}`` and stepped in turn.
+
+A task may also register its own `BatchedEnv` class with `register_batched` (the copy task:
+``pdlf.envs.copy_batched.CopyBatchedEnv``, pure numpy). Task settings (a run config's
+``env.params``) reach the env through ``make_batched(..., params=...)``; they are checked by
+``spec.check_params`` (names and values), so tasks that take none reject any.
+
+Task hooks: ``env.task_hooks`` is a tuple of objects with the `pdlf.rollout.Perturbation`
+interface (``before_step(step, agent, obs)``, ``after_step(step, agent, reward)``, steps numbered
+from 1) that are part of the task's protocol rather than an experiment, e.g. the copy task's
+membrane reset during the delay. Every rollout of the env applies them; empty by default.
 """
 
 from __future__ import annotations
 
 import abc
-from typing import NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import mujoco
@@ -36,7 +47,7 @@ from pdlf.envs.hopper_vel import HopperVelEnv
 from pdlf.envs.locomotion import GoalEnvMixin
 from pdlf.envs.swimmer_dir import SwimmerDirEnv
 from pdlf.envs.tasks import TaskSpec, get_task
-from pdlf.errors import ShapeError, UnknownNameError
+from pdlf.errors import ConfigError, ShapeError, UnknownNameError
 
 # tasks with a fast path: task name -> its gymnasium env class (which carries the kernel)
 KERNEL_ENVS: dict[str, type[GoalEnvMixin]] = {
@@ -63,7 +74,12 @@ class BatchedEnv(abc.ABC):
         obs_dim, act_dim, goal_dim: sizes, from `spec`.
         done: ``[B]`` bool, members that have terminated or reached `max_steps`.
         steps: `step` calls since the last `reset`.
+        task_hooks: hooks with the `pdlf.rollout.Perturbation` interface that belong to the
+            task itself (module docstring); the rollout loop applies them, before any
+            experiment perturbation, on every episode. Empty unless the task sets them.
     """
+
+    task_hooks: tuple = ()
 
     def __init__(
         self, spec: TaskSpec, batch_size: int, max_steps: int | None, extrapolate: bool
@@ -107,8 +123,10 @@ class BatchedEnv(abc.ABC):
                 raise ShapeError(f"{name} must have shape ({self.batch_size},), got {value.shape}")
         if not np.issubdtype(seeds.dtype, np.integer):
             raise ShapeError(f"seeds must be integers, got dtype {seeds.dtype}")
-        for g in goals:
-            self.spec.check_goal(g, self.extrapolate)
+        if not self.extrapolate:  # one vectorised test; the first bad goal raises the error
+            bad = ~((goals >= self.spec.goal_low) & (goals <= self.spec.goal_high))
+            if bad.any():
+                self.spec.check_goal(goals[np.flatnonzero(bad)[0]], self.extrapolate)
         self._obs[:] = self._reset(goals, [int(s) for s in seeds])
         self.done[:] = False
         self.steps = 0
@@ -240,6 +258,7 @@ class GymBatchedEnv(BatchedEnv):
         batch_size: int,
         max_steps: int | None = None,
         extrapolate: bool = False,
+        params: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(spec, batch_size, max_steps, extrapolate)
         if spec.gym_id not in gym.registry:
@@ -249,6 +268,7 @@ class GymBatchedEnv(BatchedEnv):
             )
         # `extrapolate` is forwarded only when asked for: not every task's env takes it
         kwargs = {"extrapolate": True} if self.extrapolate else {}
+        kwargs.update(params or {})  # a task's env.params are its gym env's keyword arguments
         self._envs = [gym.make(spec.gym_id, **kwargs).unwrapped for _ in range(self.batch_size)]
 
     def _reset(self, goals, seeds):
@@ -270,15 +290,41 @@ class GymBatchedEnv(BatchedEnv):
             env.close()
 
 
+# tasks with their own BatchedEnv: task name -> factory(batch_size, max_steps, extrapolate, params)
+BatchedFactory = Callable[[int, "int | None", bool, Mapping[str, Any]], BatchedEnv]
+BATCHED_FACTORIES: dict[str, BatchedFactory] = {}
+
+
+def register_batched(task: str, factory: BatchedFactory) -> BatchedFactory:
+    """Make `make_batched` build `task`'s envs with ``factory(batch_size, max_steps,
+    extrapolate, params)`` (e.g. a `BatchedEnv` subclass taking those arguments)."""
+    BATCHED_FACTORIES[task] = factory
+    return factory
+
+
 def make_batched(
-    task: str, batch_size: int, *, max_steps: int | None = None, extrapolate: bool = False
+    task: str,
+    batch_size: int,
+    *,
+    max_steps: int | None = None,
+    extrapolate: bool = False,
+    params: Mapping[str, Any] | None = None,
 ) -> BatchedEnv:
     """A `BatchedEnv` of `batch_size` members of the registered task `task`.
 
     Unknown task names raise `UnknownNameError` with a "did you mean" hint; goals outside the
-    task's range raise `GoalRangeError` at `reset` unless `extrapolate` is True.
+    task's range raise `GoalRangeError` at `reset` unless `extrapolate` is True. `params` (a run
+    config's ``env.params``; default none) are the task's own settings, checked by
+    ``spec.check_params`` (`ConfigError` naming ``env.params.KEY``): tasks without params
+    reject any.
     """
     spec = get_task(task)
+    params = {} if params is None else params
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"env.params must be a mapping of names to values, got {params!r}")
+    spec.check_params(params)
+    if task in BATCHED_FACTORIES:
+        return BATCHED_FACTORIES[task](batch_size, max_steps, extrapolate, dict(params))
     if task in KERNEL_ENVS:
         return KernelBatchedEnv(KERNEL_ENVS[task], batch_size, max_steps, extrapolate)
-    return GymBatchedEnv(spec, batch_size, max_steps, extrapolate)
+    return GymBatchedEnv(spec, batch_size, max_steps, extrapolate, dict(params))
