@@ -15,12 +15,18 @@ so every block broadcasts against the layer's weights ``[P, n_in, n_out]``. The 
 
 Example: PDLF's ant_dir network (28 inputs, 128 hidden, 8 actions, per synapse) has
 ``5 * (28*128 + 128*8) = 23,040`` genes.
+
+Extra direct blocks (``extra_blocks``, e.g. the weights of the hybrid agent's GRU branch,
+`pdlf.snn.gru`) follow the rule's blocks, in the order given, each ``(layer, gene, shape)``. They
+are evolved directly: initial value 0, unbounded, whatever the rule's ``init`` and ``bounds`` say.
+Without extra blocks a layout is exactly the rule's.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 from torch import Tensor
@@ -61,9 +67,18 @@ def _block_shape(layer: LayerShape, granularity: str) -> tuple[int, int]:
 
 
 class GenomeLayout:
-    """Maps flat genomes ``[P, size]`` to ``{layer: {gene: [P, *block_shape]}}`` and back."""
+    """Maps flat genomes ``[P, size]`` to ``{layer: {gene: [P, *block_shape]}}`` and back.
 
-    def __init__(self, layers: list[LayerShape], rule: RuleConfig) -> None:
+    Args:
+        layers: the network's weight matrices, in network order.
+        rule: the plasticity rule (its genes per layer).
+        extra_blocks: direct blocks ``(layer, gene, (rows, cols))`` after the rule's blocks
+            (module docstring); their layer names must differ from ``layers``' names.
+    """
+
+    def __init__(
+        self, layers: list[LayerShape], rule: RuleConfig, extra_blocks: Sequence[tuple[str, str, tuple[int, int]]] = ()
+    ) -> None:
         rule.validate()
         self.layers = list(layers)
         self.rule = rule
@@ -82,11 +97,29 @@ class GenomeLayout:
                 block = GeneBlock(layer.name, gene, _block_shape(layer, granularity), offset)
                 blocks.append(block)
                 offset += block.size
-        self.blocks = blocks
+        self.rule_blocks = blocks  # `blocks` is these, then `extra_blocks`
+        self.extra_blocks: list[GeneBlock] = []
+        names = {layer.name for layer in self.layers}
+        for layer_name, gene, shape in extra_blocks:
+            shape = tuple(int(n) for n in shape)
+            if len(shape) != 2 or min(shape) < 1:
+                raise GenomeShapeError(f"extra gene block {layer_name}.{gene}: shape {shape} is not two positive sizes")
+            if layer_name in names or any(b.name == f"{layer_name}.{gene}" for b in self.extra_blocks):
+                raise GenomeShapeError(f"extra gene block {layer_name}.{gene} clashes with another block of the layout")
+            block = GeneBlock(str(layer_name), str(gene), shape, offset)
+            self.extra_blocks.append(block)
+            offset += block.size
+        self.blocks = blocks + self.extra_blocks
         self.size = offset
 
     def __repr__(self) -> str:
-        return f"GenomeLayout(rule={self.rule.name!r}, genes={self.genes}, size={self.size})"
+        extra = f", extra={[b.name for b in self.extra_blocks]}" if self.extra_blocks else ""
+        return f"GenomeLayout(rule={self.rule.name!r}, genes={self.genes}{extra}, size={self.size})"
+
+    def _extra_text(self) -> str:
+        if not self.extra_blocks:
+            return ""
+        return " + direct " + ", ".join(f"{b.name} {b.shape[0]}x{b.shape[1]}" for b in self.extra_blocks)
 
     def check(self, genomes: Tensor) -> Tensor:
         """Return ``genomes`` as ``[P, size]`` or raise `GenomeShapeError` naming both sizes."""
@@ -97,6 +130,7 @@ class GenomeLayout:
                 f"genome has shape {tuple(genomes.shape)}, expected [P, {self.size}] for rule "
                 f"{self.rule.name!r} ({'/'.join(self.genes)}, {self.rule.granularity}) on layers "
                 + ", ".join(f"{l.name} {l.n_in}x{l.n_out}" for l in self.layers)
+                + self._extra_text()
                 + "; build genomes with this layout (layout.size) or fix the network/rule config"
             )
         return genomes
@@ -106,6 +140,7 @@ class GenomeLayout:
         genomes = self.check(genomes)
         pop = genomes.shape[0]
         out: dict[str, dict[str, Tensor]] = {layer.name: {} for layer in self.layers}
+        out.update({b.layer: {} for b in self.extra_blocks})
         for b in self.blocks:
             out[b.layer][b.gene] = genomes[:, b.offset : b.offset + b.size].reshape(pop, *b.shape)
         return out
@@ -121,19 +156,21 @@ class GenomeLayout:
         return torch.cat(parts, dim=1)
 
     def initial(self, dtype: torch.dtype = torch.float32) -> Tensor:
-        """The initial genome ``[size]``: each block filled with its gene kind's ``rule.init``."""
+        """The initial genome ``[size]``: each rule block filled with its gene kind's ``rule.init``;
+        extra blocks 0."""
         vec = torch.zeros(self.size, dtype=dtype)
-        for b in self.blocks:
+        for b in self.rule_blocks:
             vec[b.offset : b.offset + b.size] = float(self.rule.init.get(b.gene, 0.0))
         return vec
 
     def bounds(self, dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor] | None:
-        """Lower and upper bounds ``[size]`` from ``rule.bounds`` (±inf where unbounded), or None."""
+        """Lower and upper bounds ``[size]`` from ``rule.bounds`` (±inf where unbounded, and on
+        every extra block), or None if the rule has no bounds."""
         if not self.rule.bounds:
             return None
         lo = torch.full((self.size,), -math.inf, dtype=dtype)
         hi = torch.full((self.size,), math.inf, dtype=dtype)
-        for b in self.blocks:
+        for b in self.rule_blocks:
             if b.gene in self.rule.bounds:
                 low, high = self.rule.bounds[b.gene]
                 lo[b.offset : b.offset + b.size] = float(low)

@@ -12,6 +12,11 @@ Activities fed to the rule, per layer: first layer ``pre = x_t``, ``post = z_t``
 hidden→hidden ``pre = z^{l-1}_t``; recurrent ``pre = z_{t-1}``, ``post = z_t``; readout
 ``pre = z_t``, ``post = a_t``. Currents travel as spikes: ``I^l = s^{l-1} W^l``, ``a = s W_out``.
 
+Optional GRU branch (``gru_hidden = H > 0``, PDLF's working-memory "hybrid"): a directly evolved
+GRU (`pdlf.snn.gru`) reads the same ``x_t`` and its linear readout ``[H, act_dim]`` is added to the
+spiking readout every step: ``action = s W_out + h_t w_out``. The rule's "post" of ``out`` stays
+the spiking readout ``s W_out`` alone. Its genes follow the SNN's in the genome (`genome_layout`).
+
 Shapes: ``P`` agents, every tensor has the population axis first.
 """
 
@@ -27,8 +32,9 @@ from torch import Tensor
 from pdlf.errors import ConfigError, ShapeError
 from pdlf.plasticity.catalog import RuleConfig
 from pdlf.plasticity.genome import GenomeLayout, LayerShape
-from pdlf.plasticity.rules import RuleCoefficients, plastic_update_
+from pdlf.plasticity.rules import RuleCoefficients, normalize_max_abs_, plastic_update_
 from pdlf.registry import did_you_mean
+from pdlf.snn.gru import GRU_LAYER, GRUParams, gru_blocks, gru_init, gru_params, gru_readout, gru_step
 from pdlf.snn.lif import LIFState, lif_init, lif_step
 
 SPIKE_KINDS = ("ternary", "binary")
@@ -49,6 +55,8 @@ class AgentConfig:
         init_weights: fast weights at episode start: ``zero`` (PDLF) or ``uniform`` in
             ``[-init_scale, init_scale]`` (Najarro & Risi), drawn from the rollout's seed.
         init_scale: half-width of the uniform draw.
+        gru_hidden: units of a directly evolved GRU branch whose readout is added to the spiking
+            readout (PDLF's working-memory "hybrid" agent); 0 (default) = no branch.
         device: torch device of the agents' tensors (``cpu``, ``cuda``, ``cuda:1``).
         dtype: ``float32`` or ``float64``.
     """
@@ -60,6 +68,7 @@ class AgentConfig:
     recurrent: bool = False
     init_weights: str = "zero"
     init_scale: float = 0.1
+    gru_hidden: int = 0
     device: str = "cpu"
     dtype: str = "float32"
 
@@ -78,6 +87,8 @@ class AgentConfig:
             raise ConfigError(f"agent.theta={self.theta!r}: the threshold must be > 0")
         if self.init_scale < 0.0:
             raise ConfigError(f"agent.init_scale={self.init_scale!r}: must be >= 0")
+        if isinstance(self.gru_hidden, bool) or not isinstance(self.gru_hidden, int) or self.gru_hidden < 0:
+            raise ConfigError(f"agent.gru_hidden={self.gru_hidden!r}: give the GRU branch's units as an integer >= 0 (0 = none)")
 
 
 def network_layers(obs_dim: int, act_dim: int, cfg: AgentConfig) -> list[LayerShape]:
@@ -90,6 +101,15 @@ def network_layers(obs_dim: int, act_dim: int, cfg: AgentConfig) -> list[LayerSh
     return layers
 
 
+def genome_layout(obs_dim: int, act_dim: int, agent: AgentConfig, rule: RuleConfig) -> GenomeLayout:
+    """The genome layout of ``PlasticSNN(obs_dim, act_dim, agent, rule)``: the rule's blocks on
+    `network_layers`, then (``agent.gru_hidden > 0``) the GRU's direct blocks ``gru.W_x``,
+    ``gru.W_h``, ``gru.b``, ``gru.w_out`` (initial value 0, unbounded)."""
+    agent.validate()
+    extra = gru_blocks(obs_dim, agent.gru_hidden, act_dim) if agent.gru_hidden else ()
+    return GenomeLayout(network_layers(obs_dim, act_dim, agent), rule, extra_blocks=extra)
+
+
 class PlasticSNN:
     """``P`` plastic spiking agents stepped as one set of tensors.
 
@@ -99,6 +119,9 @@ class PlasticSNN:
     updated in place: clone them to keep a snapshot). Injury hooks:
     `erase_weights` (set every fast weight to 0 now), ``silenced`` (no transmission and no
     plasticity while True; weights kept), `block_neurons` (neuron loss until the next reset).
+    Injury hooks act on the SNN only: the GRU branch (``gru_hidden > 0``; weights
+    ``gru_params``, state ``gru_state [P, H]``) is untouched, except that while ``silenced`` it
+    neither steps nor outputs (its state is frozen, the action is 0).
     """
 
     def __init__(self, obs_dim: int, act_dim: int, agent: AgentConfig | None = None, rule: RuleConfig | None = None) -> None:
@@ -107,7 +130,10 @@ class PlasticSNN:
         self.rule = rule or RuleConfig()
         self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
         self.layers = network_layers(obs_dim, act_dim, self.cfg)
-        self.layout = GenomeLayout(self.layers, self.rule)
+        self.layout = genome_layout(obs_dim, act_dim, self.cfg, self.rule)
+        self.gru_hidden = int(self.cfg.gru_hidden)
+        self.gru_params: GRUParams | None = None
+        self.gru_state: Tensor | None = None
         self.device = torch.device(self.cfg.device)
         self.dtype = DTYPES[self.cfg.dtype]
         self.ternary = self.cfg.spikes == "ternary"
@@ -136,8 +162,8 @@ class PlasticSNN:
             seeds: one seed per agent (``[P]``) or one for all; used only for random initial
                 weights, so an agent's start depends on its own seed, not on its batch position.
 
-        Clears membranes, spikes, traces, injuries and silencing; weights start per ``init_weights``
-        (or are the genome, for rule ``none``).
+        Clears membranes, spikes, traces, the GRU state, injuries and silencing; weights start per
+        ``init_weights`` (or are the genome, for rule ``none``).
         """
         genomes = torch.as_tensor(genomes)
         genomes = self.layout.check(genomes).to(self.device, self.dtype)
@@ -162,6 +188,9 @@ class PlasticSNN:
         self._inv_tau = [1.0 / t for t in self.tau]  # tau is fixed within an episode
         self.silenced = False
         self._in_masks, self._out_masks, self._hidden_masks = {}, {}, {}
+        if self.gru_hidden:
+            self.gru_params = gru_params(genes[GRU_LAYER])
+            self.gru_state = gru_init(pop, self.gru_hidden, self.device, self.dtype)
 
     def _uniform_init(self, seeds: int | Sequence[int] | Tensor) -> None:
         seeds_list = [int(s) for s in torch.as_tensor(seeds).reshape(-1).tolist()]
@@ -189,7 +218,8 @@ class PlasticSNN:
 
     # ----------------------------------------------------------------------------------- stepping
     def act(self, obs: Tensor) -> Tensor:
-        """One step: spikes through the network, then the rule updates every fast weight.
+        """One step: spikes through the network, then the rule updates every fast weight; with a
+        GRU branch, one GRU step on ``obs`` and its readout added to the action.
 
         Args:
             obs: ``[P, obs_dim]`` network input (already normalised; goal columns raw).
@@ -227,6 +257,9 @@ class PlasticSNN:
         if self.plastic:
             for name, pre, post in posts:
                 self._update(name, pre, post)
+        if self.gru_hidden:
+            self.gru_state = gru_step(x, self.gru_state, self.gru_params)
+            action = action + gru_readout(self.gru_state, self.gru_params)
         return action
 
     def _forward(self, name: str, spikes: Tensor) -> Tensor:
@@ -237,11 +270,17 @@ class PlasticSNN:
         return torch.bmm(spikes.unsqueeze(1), w).squeeze(1)
 
     def _update(self, name: str, pre: Tensor, post: Tensor) -> None:
-        w = plastic_update_(self._w[name], pre, post, self._coeffs[name], self.normalize, self._transposed[name])
-        if name in self._in_masks:
-            w.mul_(self._in_masks[name])
-        if name in self._out_masks:
-            w.mul_(self._out_masks[name])
+        masked = name in self._in_masks or name in self._out_masks
+        # blocked synapses are zeroed before max|W| is taken: they are gone, not merely silent
+        w = plastic_update_(self._w[name], pre, post, self._coeffs[name], self.normalize and not masked,
+                            self._transposed[name])
+        if masked:
+            if name in self._in_masks:
+                w.mul_(self._in_masks[name])
+            if name in self._out_masks:
+                w.mul_(self._out_masks[name])
+            if self.normalize:
+                normalize_max_abs_(w)
 
     def _silent_step(self) -> Tensor:
         """A step with all transmission blocked: membranes relax toward 0, no plasticity."""
@@ -252,7 +291,8 @@ class PlasticSNN:
 
     # ------------------------------------------------------------------------------ injury hooks
     def erase_weights(self) -> None:
-        """Set every fast weight of every layer to 0 now (PDLF's temporary injury, one step)."""
+        """Set every fast weight of every SNN layer to 0 now (PDLF's temporary injury, one step);
+        the GRU branch's weights are genes and are kept."""
         for w in self._w.values():
             w.zero_()
 
@@ -298,5 +338,8 @@ class PlasticSNN:
         self.hidden_states[layer] = LIFState(s.v * alive, s.s * alive, s.z * alive)
 
     def reset_membranes(self) -> None:
-        """Zero every membrane, spike and trace (the working-memory test); weights are kept."""
+        """Zero every membrane, spike, trace and the GRU state (the working-memory test); fast
+        weights are kept."""
         self.hidden_states = [lif_init(self.pop, h, self.device, self.dtype) for h in self.cfg.hidden]
+        if self.gru_hidden:
+            self.gru_state = gru_init(self.pop, self.gru_hidden, self.device, self.dtype)
