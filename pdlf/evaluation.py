@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from pdlf.errors import ConfigError
 from pdlf.normalizer import FrozenNorm
 from pdlf.rollout import Perturbation, RolloutResult, rollout
 from pdlf.snn.network import PlasticSNN
@@ -65,7 +66,7 @@ def evaluate_genome(
     if agent_hook is not None:
         agent_hook(agent)
     steps = episode_steps or cfg.env.episode_steps or None
-    env = make_batched(spec.name, g * s, max_steps=steps, extrapolate=extrapolate)
+    env = make_batched(spec.name, g * s, max_steps=steps, extrapolate=extrapolate, params=cfg.env.params)
     batch_goals = np.repeat(goals, s)
     batch_seeds = np.tile(seeds, g)
     genomes = genome.reshape(1, -1).expand(g * s, -1)
@@ -74,3 +75,17 @@ def evaluate_genome(
     env.close()
     rewards = res.rewards.reshape(res.rewards.shape[0], g, s) if res.rewards is not None else None
     return Evaluation(goals, seeds, res.returns.reshape(g, s), rewards, res)
+
+
+def env_seeds(n: int, first: int = 0, flag: str = "--seeds") -> np.ndarray:
+    """``[n]`` int64 env seeds ``first .. first + n - 1``; `ConfigError` naming ``flag`` if ``n < 1``."""
+    if n < 1:
+        raise ConfigError(f"{flag} {n}: give at least 1 seed")
+    return np.arange(first, first + n, dtype=np.int64)
+
+
+def check_positive(**values: int) -> None:
+    """`ConfigError` for the first ``--name value`` pair that is below 1 (step counts, widths, periods)."""
+    for name, value in values.items():
+        if value is not None and value < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} {value}: must be at least 1")

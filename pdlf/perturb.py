@@ -12,7 +12,8 @@ damage to a plastic agent and to a direct-weight agent (spec §5):
 - `MembraneReset`: membranes, spikes and traces zeroed during a window (working-memory test).
 - `GoalSwitch`: the goal columns of the observation overwritten on a schedule.
 
-Steps are counted from 1 (step ``k`` is the ``k``-th action of the episode), as in the papers.
+Steps are counted from 1 (step ``k`` is the ``k``-th action of the episode), as in the papers, and
+every hook receives that number (`pdlf.rollout.Perturbation`); windows are inclusive.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ from pdlf.snn.network import PlasticSNN
 class _Hook:
     """Default no-op hook methods."""
 
-    def before_step(self, t: int, agent: PlasticSNN, obs: np.ndarray) -> np.ndarray | None:
+    def before_step(self, step: int, agent: PlasticSNN, obs: np.ndarray) -> np.ndarray | None:
         return None
 
-    def after_step(self, t: int, agent: PlasticSNN, reward: np.ndarray) -> None:
+    def after_step(self, step: int, agent: PlasticSNN, reward: np.ndarray) -> None:
         return None
 
 
@@ -42,8 +43,8 @@ class WeightErasure(_Hook):
     start: int = 501
     stop: int = 549
 
-    def after_step(self, t: int, agent: PlasticSNN, reward: np.ndarray) -> None:
-        if self.start <= t + 1 <= self.stop:
+    def after_step(self, step: int, agent: PlasticSNN, reward: np.ndarray) -> None:
+        if self.start <= step <= self.stop:
             agent.erase_weights()
 
 
@@ -54,8 +55,8 @@ class Silencing(_Hook):
     start: int = 501
     stop: int = 549
 
-    def before_step(self, t: int, agent: PlasticSNN, obs: np.ndarray) -> None:
-        agent.silenced = self.start <= t + 1 <= self.stop
+    def before_step(self, step: int, agent: PlasticSNN, obs: np.ndarray) -> None:
+        agent.silenced = self.start <= step <= self.stop
 
 
 @dataclass
@@ -77,8 +78,8 @@ class NeuronLoss(_Hook):
         blocked[order[:k]] = True
         return blocked
 
-    def before_step(self, t: int, agent: PlasticSNN, obs: np.ndarray) -> None:
-        if t == 0 and self.fraction > 0:
+    def before_step(self, step: int, agent: PlasticSNN, obs: np.ndarray) -> None:
+        if step == 1 and self.fraction > 0:
             agent.block_neurons(self.layer, self.mask(agent.cfg.hidden[self.layer]))
 
 
@@ -94,10 +95,10 @@ class SynapseErasure(_Hook):
     layer_name: str = "out"
     _gen: torch.Generator | None = field(default=None, repr=False)
 
-    def after_step(self, t: int, agent: PlasticSNN, reward: np.ndarray) -> None:
+    def after_step(self, step: int, agent: PlasticSNN, reward: np.ndarray) -> None:
         if self.fraction <= 0:
             return
-        if t == 0 or self._gen is None:
+        if step == 1 or self._gen is None:
             self._gen = torch.Generator().manual_seed(int(self.seed))
         layer = next(l for l in agent.layers if l.name == self.layer_name)
         erased = torch.rand(layer.n_in, layer.n_out, generator=self._gen) < self.fraction
@@ -111,8 +112,8 @@ class MembraneReset(_Hook):
     start: int
     stop: int
 
-    def before_step(self, t: int, agent: PlasticSNN, obs: np.ndarray) -> None:
-        if self.start <= t + 1 <= self.stop:
+    def before_step(self, step: int, agent: PlasticSNN, obs: np.ndarray) -> None:
+        if self.start <= step <= self.stop:
             agent.reset_membranes()
 
 
@@ -123,10 +124,10 @@ class GoalSwitch(_Hook):
     schedule: list[tuple[int, float]]
     goal_dim: int = 1
 
-    def before_step(self, t: int, agent: PlasticSNN, obs: np.ndarray) -> np.ndarray | None:
+    def before_step(self, step: int, agent: PlasticSNN, obs: np.ndarray) -> np.ndarray | None:
         current = None
         for first, goal in sorted(self.schedule):
-            if t + 1 >= first:
+            if step >= first:
                 current = goal
         if current is None:
             return None

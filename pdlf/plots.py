@@ -1,8 +1,12 @@
 """PNG figures for the evaluation runners: small pure functions, one figure each.
 
-Every function takes plain numbers (lists or numpy arrays, no run objects), writes one PNG with
-matplotlib's Agg backend and returns the path it wrote. They never read results back from disk,
-so a runner, a notebook or a test can call them with whatever it measured.
+Every function takes plain numbers (lists or numpy arrays, no run objects), writes one PNG and
+returns the path it wrote. They never read results back from disk, so a runner, a notebook or a
+test can call them with whatever it measured.
+
+Every figure of pdlf starts with `new_figure` and is written by `save_figure`: matplotlib's object
+API (a `Figure` with no pyplot state), so nothing needs a display, no figure stays open, and the
+figure can also go to TensorBoard.
 
 - `return_per_goal`: return against goal, one line per genome; training goals filled, unseen open.
 - `injury_curves`: per-step reward against step with the damage window shaded.
@@ -16,21 +20,34 @@ import textwrap
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # files only, never a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-_DPI = 120
+DPI = 120
 
 
-def _save(fig, path: str | Path) -> Path:
+def new_figure(rows: int = 1, cols: int = 1, figsize: tuple[float, float] = (6.4, 4.2),
+               layout: str | None = None, squeeze: bool = True):
+    """A new figure and its axes, as ``pyplot.subplots`` gives them, without pyplot.
+
+    Args:
+        rows, cols: the grid of axes.
+        figsize: ``(width, height)`` in inches of the whole figure.
+        layout: matplotlib layout engine (``"constrained"``), or None (`save_figure` tightens).
+        squeeze: as in ``pyplot.subplots``; False always gives a ``[rows, cols]`` array of axes.
+    """
+    from matplotlib.figure import Figure  # object API: no pyplot state, no display backend
+
+    fig = Figure(figsize=figsize, layout=layout)
+    return fig, fig.subplots(rows, cols, squeeze=squeeze)
+
+
+def save_figure(fig, path: str | Path, dpi: int = DPI) -> Path:
+    """Write ``fig`` as a PNG at ``path`` (parents created); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=_DPI)
-    plt.close(fig)
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
     return path
 
 
@@ -80,7 +97,7 @@ def return_per_goal(
     goals = np.asarray(goals, dtype=np.float64)
     seen = np.asarray(seen, dtype=bool)
     order = np.argsort(goals, kind="stable")
-    fig, ax = plt.subplots(figsize=(7.0, 4.2))
+    fig, ax = new_figure(figsize=(7.0, 4.2))
     for i, (label, (mean, std)) in enumerate(lines.items()):
         color = f"C{i}"
         mean = np.asarray(mean, dtype=np.float64)[order]
@@ -98,7 +115,7 @@ def return_per_goal(
     _title(ax, title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def injury_curves(
@@ -121,7 +138,7 @@ def injury_curves(
         styles: optional label -> matplotlib line style (e.g. ``"--"`` for a second run).
         colors: optional label -> matplotlib colour (default: the cycle, one per label).
     """
-    fig, ax = plt.subplots(figsize=(8.0, 4.2))
+    fig, ax = new_figure(figsize=(8.0, 4.2))
     ax.axvspan(window[0] - 0.5, window[1] + 0.5, color="0.85", label=f"damage, steps {window[0]}–{window[1]}")
     for i, (label, curve) in enumerate(curves.items()):
         color = (colors or {}).get(label, f"C{i}")
@@ -139,7 +156,7 @@ def injury_curves(
     _title(ax, title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def return_vs_fraction(
@@ -171,7 +188,7 @@ def lines_with_spread(
     markers: bool = True,
 ) -> Path:
     """One line per label with a ±std band: ``series`` maps label -> (x, mean, std)."""
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, ax = new_figure(figsize=(6.5, 4.2))
     for i, (label, (x, mean, std)) in enumerate(series.items()):
         color = f"C{i}"
         x = np.asarray(x, dtype=np.float64)
@@ -184,4 +201,4 @@ def lines_with_spread(
     _title(ax, title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -9,8 +9,9 @@ so analysis runs through the same loop as training and evaluation:
     weights.stacked()["out"]      # [K, R, n_in, n_out] float32 at steps weights.steps
     activity.spikes()[0]          # [T, R, n] int8 spikes of hidden layer 0
 
-Step ``t`` counts env steps from 0, as the loop does; every record is the agent's state *after*
-step ``t`` (after its action and the rule's weight update). ``R`` is the number of recorded batch
+Steps are numbered from 1, as in every hook (`pdlf.rollout.Perturbation`): step ``k`` is the
+``k``-th action; every record is the agent's state *after* step ``k`` (after its action and the
+rule's weight update). ``R`` is the number of recorded batch
 rows (all ``B`` rollouts unless ``rows`` picks some).
 """
 
@@ -36,7 +37,7 @@ def _take(t: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
 
 @dataclass
 class WeightRecorder:
-    """Snapshots of every layer's fast weights after steps ``0, every, 2*every, ...``.
+    """Snapshots of every layer's fast weights after steps ``1, 1 + every, 1 + 2*every, ...``.
 
     Attributes:
         every: snapshot period in steps (>= 1).
@@ -55,13 +56,13 @@ class WeightRecorder:
             raise ValueError(f"WeightRecorder(every={self.every}): the period must be >= 1 step")
         self._index = _rows_index(self.rows)
 
-    def before_step(self, t: int, agent: PlasticSNN, obs: np.ndarray) -> None:
+    def before_step(self, step: int, agent: PlasticSNN, obs: np.ndarray) -> None:
         return None
 
-    def after_step(self, t: int, agent: PlasticSNN, reward: np.ndarray) -> None:
-        if t % int(self.every):
+    def after_step(self, step: int, agent: PlasticSNN, reward: np.ndarray) -> None:
+        if (step - 1) % int(self.every):
             return
-        self.steps.append(int(t))
+        self.steps.append(int(step))
         for name, w in agent.weights.items():  # live views: copy out now
             snap = _take(w, self._index).detach().to("cpu", torch.float32).numpy().copy()
             self.snapshots.setdefault(name, []).append(snap)
@@ -89,10 +90,10 @@ class ActivityRecorder:
         self._spikes: list[list[np.ndarray]] = []  # [layer][step] -> [R, n]
         self._traces: list[list[np.ndarray]] = []
 
-    def before_step(self, t: int, agent: PlasticSNN, obs: np.ndarray) -> None:
+    def before_step(self, step: int, agent: PlasticSNN, obs: np.ndarray) -> None:
         return None
 
-    def after_step(self, t: int, agent: PlasticSNN, reward: np.ndarray) -> None:
+    def after_step(self, step: int, agent: PlasticSNN, reward: np.ndarray) -> None:
         if not self._spikes:
             self._spikes = [[] for _ in agent.hidden_states]
             self._traces = [[] for _ in agent.hidden_states]
@@ -111,8 +112,9 @@ class ActivityRecorder:
 
 # ------------------------------------------------------------------------ summaries of records
 def phase_bounds(steps: int, phases: int) -> list[tuple[int, int]]:
-    """``phases`` consecutive ``[start, stop)`` step ranges covering ``0..steps`` as equally as
-    integers allow (``phases`` must be in ``1..steps``)."""
+    """``phases`` consecutive ``[start, stop)`` row-index ranges of a ``[T, ...]`` recording (row
+    ``i`` is step ``i + 1``) covering ``0..steps`` as equally as integers allow (``phases`` in
+    ``1..steps``); phase ``k`` holds steps ``start + 1 .. stop``."""
     if not 1 <= phases <= steps:
         raise ValueError(f"cannot split {steps} steps into {phases} phases: use 1..{steps} phases")
     edges = np.linspace(0, steps, phases + 1).round().astype(int)
@@ -120,7 +122,7 @@ def phase_bounds(steps: int, phases: int) -> list[tuple[int, int]]:
 
 
 def alive_mask(steps: int, lengths: np.ndarray) -> np.ndarray:
-    """``[T, R]`` bool: True where step ``t`` was inside rollout ``r``'s episode (``t < length``)."""
+    """``[T, R]`` bool: row ``i`` (step ``i + 1``) is True where rollout ``r`` took that step (``i < length``)."""
     return np.arange(steps)[:, None] < np.asarray(lengths)[None, :]
 
 

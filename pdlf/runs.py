@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
 
@@ -44,6 +45,15 @@ class LoadedRun:
         """``plastic`` or ``direct`` (rule ``none``)."""
         return "direct" if self.cfg.rule.name == "none" else "plastic"
 
+    @property
+    def label(self) -> str:
+        """``kind (directory name)``: how reports and figure legends name the run."""
+        return f"{self.kind} ({self.run_dir.name})"
+
+    def train_goals(self) -> np.ndarray:
+        """``[G]`` float64: the goals the run was trained on (``env.goals``, else the task's grid)."""
+        return np.asarray(self.cfg.env.goals or self.spec.train_goals(), dtype=np.float64)
+
     def genome(self, which: str = "center") -> torch.Tensor:
         """The ``best`` member so far or the distribution's ``center``, ``[L]`` float32."""
         if which == "best":
@@ -53,25 +63,36 @@ class LoadedRun:
             return torch.as_tensor(g, dtype=torch.float32)
         if which == "center":
             from pdlf.es.searchers import make_searcher
-            from pdlf.plasticity.genome import GenomeLayout
-            from pdlf.snn.network import network_layers
+            from pdlf.snn.network import genome_layout
 
-            layout = GenomeLayout(network_layers(self.spec.obs_dim, self.spec.act_dim, self.cfg.agent), self.cfg.rule)
+            layout = genome_layout(self.spec.obs_dim, self.spec.act_dim, self.cfg.agent, self.cfg.rule)
             searcher = make_searcher(self.cfg.es, layout.initial(), layout.bounds())
             searcher.load_state_dict(self.state["searcher"])
             return searcher.center().to(torch.float32)
         raise RunDirError(f"unknown genome {which!r}: choose one of {', '.join(GENOME_KINDS)}")
 
 
-def load_run(run_dir: str | Path) -> LoadedRun:
-    """Load ``run_dir``; raises `RunDirError` if it is missing or not a pdlf run."""
+def is_run_dir(path: str | Path) -> bool:
+    """True if ``path`` holds a pdlf run: ``config.yaml`` and a checkpoint."""
+    path = Path(path)
+    return (path / "config.yaml").is_file() and (path / CHECKPOINT).is_file()
+
+
+def check_run_dir(run_dir: str | Path) -> Path:
+    """``run_dir`` as a `Path`; raises `RunDirError` (one line) if it is missing or not a pdlf run."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunDirError(f"run directory {run_dir} does not exist; give a directory made by `pdlf train`")
-    if not (run_dir / "config.yaml").is_file() or not (run_dir / CHECKPOINT).is_file():
+    if not is_run_dir(run_dir):
         raise RunDirError(
             f"{run_dir} is not a pdlf run (it needs config.yaml and {CHECKPOINT}); give a directory made by `pdlf train`"
         )
+    return run_dir
+
+
+def load_run(run_dir: str | Path) -> LoadedRun:
+    """Load ``run_dir``; raises `RunDirError` if it is missing or not a pdlf run."""
+    run_dir = check_run_dir(run_dir)
     cfg = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
     state = load_checkpoint(run_dir / CHECKPOINT)
     from pdlf.envs import get_task

@@ -10,10 +10,8 @@ interleaved ``--repeats`` times and the fastest of each is reported.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
-import numpy as np
 import torch
 
 from pdlf.plasticity.catalog import RuleConfig
@@ -55,28 +53,9 @@ def time_agent(
     return float(min(times))
 
 
-def time_physics(gym_id: str, steps: int) -> tuple[float, int]:
-    """Seconds per env step of raw physics (``mj_step`` × frame_skip) and the frame skip."""
-    import gymnasium as gym
-    import mujoco
-
-    env = gym.make(gym_id).unwrapped
-    model, data = env.model, env.data
-    frame_skip = int(getattr(env, "frame_skip", 1))
-    rng = np.random.default_rng(0)
-    ctrl = rng.uniform(-1, 1, size=(steps, model.nu))
-    mujoco.mj_resetData(model, data)
-    t0 = time.perf_counter()
-    for t in range(steps):
-        data.ctrl[:] = ctrl[t]
-        for _ in range(frame_skip):
-            mujoco.mj_step(model, data)
-    dt = (time.perf_counter() - t0) / steps
-    env.close()
-    return dt, frame_skip
-
-
 def run(args: argparse.Namespace) -> int:
+    from pdlf.benchmarks import time_physics
+    from pdlf.outputs import print_result
     from pdlf.envs import get_task
 
     spec = get_task(args.env)
@@ -111,13 +90,3 @@ def run(args: argparse.Namespace) -> int:
     }
     print_result(result, args.json)
     return 0
-
-
-def print_result(result: dict, as_json: bool) -> None:
-    """A benchmark's result as one JSON line, or as an aligned ``key value`` table."""
-    if as_json:
-        print(json.dumps(result))
-        return
-    width = max(len(k) for k in result) + 2
-    for k, v in result.items():
-        print(f"{k:{width}s} {v}")

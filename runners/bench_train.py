@@ -116,7 +116,8 @@ def time_gymne(args: argparse.Namespace, gym_id: str) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from pdlf.envs import get_task
-    from pdlf.runners.bench_agent import print_result, time_physics
+    from pdlf.benchmarks import time_physics
+    from pdlf.outputs import print_result
 
     if args.generations < 2:
         raise ConfigError(f"--generations={args.generations}: need >= 2 (the first one is an untimed warm-up)")

@@ -19,8 +19,6 @@ what earlier stages wrote, so ``--stages`` can redo one part.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import platform
 import shlex
@@ -31,9 +29,12 @@ from typing import Any
 
 import numpy as np
 
+from pdlf.stats import finite_stats
+
 KINDS = {"plastic": "pdlf", "direct": "none"}
 STAGES = ("train", "eval", "injury", "wm", "docs")
-FRACTIONS = "0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9"
+FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+INJURY_STEPS = 1000  # PDLF's protocol: the damage window 501-549 inside 1000-step episodes
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -55,27 +56,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 # ------------------------------------------------------------------------------------ helpers
-def _cli_json(argv: list[str]) -> dict:
-    """Run a ``pdlf`` subcommand in this process and return the JSON object it printed."""
-    from pdlf.cli import main
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = main(argv)
-    if code != 0:
-        raise RuntimeError(f"pdlf {' '.join(argv)} exited with {code}")
-    return json.loads(out.getvalue().strip().splitlines()[-1])
-
-
-def _stats(values) -> tuple[float, float]:
-    x = np.asarray([v for v in values if v is not None], dtype=np.float64)
-    x = x[np.isfinite(x)]
-    return (float(x.mean()), float(x.std())) if x.size else (float("nan"), float("nan"))
-
-
 def _fmt(values, digits: int = 1) -> str:
-    mean, std = _stats(values)
-    return "n/a" if not np.isfinite(mean) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+    """``mean ± std`` over seeds of the finite ``values`` (None, NaN left out), or ``n/a``."""
+    return finite_stats(values).format(digits)
 
 
 def run_dir_for(args, task: str, kind: str, seed: int) -> Path:
@@ -109,7 +92,8 @@ def train_config(args, task: str, kind: str, seed: int):
 
 # ------------------------------------------------------------------------------------- stages
 def stage_train(args) -> None:
-    from pdlf.es.trainer import Trainer, is_run_dir
+    from pdlf.es.trainer import Trainer
+    from pdlf.runs import is_run_dir
 
     for task in args.tasks:
         for seed in args.seeds:
@@ -143,46 +127,62 @@ def _load(args, name: str) -> Any:
 
 
 def stage_eval(args) -> None:
+    """Centre's returns on the training and unseen goals (``pdlf eval --goals all``) of every run."""
+    from pdlf.eval_goals import eval_files, eval_stem, evaluate_goals, write_eval
+    from pdlf.evaluation import env_seeds
+    from pdlf.goals import parse_goals
+    from pdlf.outputs import jsonable, prepare_output_dir
+    from pdlf.runs import load_run
+
     for task in args.tasks:
         for kind in KINDS:
             for seed in args.seeds:
-                run = run_dir_for(args, task, kind, seed)
-                res = _cli_json(["eval", str(run), "--goals", "all", "--genome", "center", "--seeds", str(args.eval_seeds),
-                                 "--episode-steps", str(args.episode_steps), "--out", str(run / "report_eval"),
-                                 "--force", "--json"])
-                _save(args, f"eval__{task}__{kind}__s{seed}", res)
+                run = load_run(run_dir_for(args, task, kind, seed))
+                sel = parse_goals("all", run.spec, run.train_goals())
+                out = prepare_output_dir(run.run_dir / "report_eval", eval_files(sel), force=True)
+                res = evaluate_goals(run, sel, env_seeds(args.eval_seeds), "center", args.episode_steps)
+                _save(args, f"eval__{task}__{kind}__s{seed}", jsonable(write_eval(res, out, eval_stem(sel))))
 
 
 def stage_injury(args) -> None:
-    common = ["--seeds", str(args.eval_seeds), "--episode-steps", "1000", "--force", "--json"]
+    """Temporary and permanent injury (``pdlf injury``) of each seed's plastic and direct runs."""
+    from pdlf import injury
+    from pdlf.evaluation import env_seeds
+    from pdlf.goals import parse_goals
+    from pdlf.outputs import jsonable, prepare_output_dir
+
+    seeds = env_seeds(args.eval_seeds)
     for task in args.tasks:
         for seed in args.seeds:
-            plastic, direct = (run_dir_for(args, task, k, seed) for k in KINDS)
-            out = Path(args.root) / "results" / f"injury__{task}__s{seed}"
-            res = _cli_json(["injury", str(plastic), "--mode", "temporary", "--compare", str(direct),
-                             "--out", str(out), *common])
-            _save(args, f"temporary__{task}__s{seed}", res)
-            res = _cli_json(["injury", str(plastic), "--mode", "permanent", "--fractions", FRACTIONS,
-                             "--compare", str(direct), "--out", str(out), *common])
-            _save(args, f"permanent__{task}__s{seed}", res)
+            runs = injury.load_runs(*(run_dir_for(args, task, k, seed) for k in KINDS))  # plastic, direct
+            sel = parse_goals("train", runs[0].spec, runs[0].train_goals())
+            out = prepare_output_dir(Path(args.root) / "results" / f"injury__{task}__s{seed}",
+                                     [*injury.injury_files("temporary"), *injury.injury_files("permanent")], force=True)
+            temporary = injury.temporary_injury(runs, sel, seeds, INJURY_STEPS)
+            temporary = injury.write_injury(temporary, out, injury.injury_stem("temporary"))
+            _save(args, f"temporary__{task}__s{seed}", jsonable(temporary))
+            permanent = injury.permanent_injury(runs, sel, seeds, INJURY_STEPS, fractions=FRACTIONS)
+            permanent = injury.write_injury(permanent, out, injury.injury_stem("permanent"))
+            _save(args, f"permanent__{task}__s{seed}", jsonable(permanent))
 
 
 def stage_wm(args) -> None:
-    from pdlf.wm import WMConfig, evaluate, train_wm
+    from pdlf.wm import COPY_CONFIG, agent_steps, kind_config, recall_accuracy, train
 
     rows = {}
     for kind in KINDS:
         rows[kind] = []
         for seed in args.seeds:
-            cfg = WMConfig(length=8, delay=16, kind=kind, seed=seed, generations=args.wm_generations)
-            res = train_wm(cfg)
+            cfg = kind_config(COPY_CONFIG, kind, ["env.params.length=8", "env.params.delay=16", f"es.seed={seed}",
+                                                  f"es.generations={args.wm_generations}", "log.progress=false"])
+            res = train(cfg, Path(args.root) / "wm" / f"{kind}__s{seed}", force=True)
             rows[kind].append({
                 "seed": seed,
-                "accuracy": evaluate(cfg, res.center),
-                "accuracy_membrane_reset": evaluate(cfg, res.center, membrane_reset=True),
+                "accuracy": recall_accuracy(cfg, res.center, 256),
+                "accuracy_membrane_reset": recall_accuracy(cfg, res.center, 256, membrane_reset=True),
                 "train_curve": list(map(float, res.train_curve)),
                 "seconds_per_generation": res.seconds_per_generation,
-                "budget_agent_steps": cfg.popsize * cfg.generations * cfg.batch * cfg.task.steps,
+                "budget_agent_steps": agent_steps(cfg),
             })
             print(f"wm {kind} seed {seed}: {rows[kind][-1]['accuracy']:.3f} -> "
                   f"{rows[kind][-1]['accuracy_membrane_reset']:.3f} with membrane reset", file=sys.stderr)
@@ -365,7 +365,7 @@ def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
         "",
         "## Working memory (copy task, L = 8, D = 16)",
         "",
-        f"`pdlf.wm` defaults (popsize 256, {args.wm_generations} generations, 32 sequences per generation, "
+        f"`configs/copy.yaml` (popsize 256, {args.wm_generations} generations, 32 sequences per generation, "
         "hidden 16 with plastic recurrent weights for the plastic agent), the same budget for both agents. "
         "Membrane reset: membranes, spikes and traces zeroed on every delay step, fast weights kept.",
         "",

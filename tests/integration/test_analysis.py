@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from pdlf.analysis import PNGS
 from pdlf.cli import main
 from pdlf.evaluation import evaluate_genome
 from pdlf.plasticity.rules import RuleCoefficients
 from pdlf.recording import ActivityRecorder, WeightRecorder, pca_2d, phase_firing_rates
-from pdlf.runners.analysis import PNGS, stdp_window
 from pdlf.runs import load_run
+from pdlf.stdp import stdp_window
 
 pytestmark = pytest.mark.integration
 
@@ -36,12 +37,12 @@ class _Probe:
         self.before: dict[int, dict[str, torch.Tensor]] = {}
         self.after: dict[int, tuple] = {}
 
-    def before_step(self, t, agent, obs):
-        self.before[t] = {k: w.clone() for k, w in agent.weights.items()}
+    def before_step(self, step, agent, obs):
+        self.before[step] = {k: w.clone() for k, w in agent.weights.items()}
 
-    def after_step(self, t, agent, reward):
-        if t in self.steps:
-            self.after[t] = tuple((s.s.clone(), s.z.clone()) for s in agent.hidden_states)
+    def after_step(self, step, agent, reward):
+        if step in self.steps:
+            self.after[step] = tuple((s.s.clone(), s.z.clone()) for s in agent.hidden_states)
 
 
 def test_analyze_plastic_run_writes_figures_and_numbers(tiny_runs, tmp_path, capsys):
@@ -57,11 +58,11 @@ def test_analyze_plastic_run_writes_figures_and_numbers(tiny_runs, tmp_path, cap
         assert path is not None and (out / path.rsplit("/", 1)[-1]).stat().st_size > 1000
     assert json.loads((out / "analysis.json").read_text()) == result
     assert any((out / "tb").glob("events.out.tfevents.*"))
-    assert result["weight_snapshot_steps"] == [0, 20, 40]
+    assert result["weight_snapshot_steps"] == [1, 21, 41]
 
     goals = result["goals"]
     layer = result["firing_rates"]["layers"]["l0"]
-    assert result["firing_rates"]["phase_bounds"] == [[0, 20], [20, 40], [40, 60]]
+    assert result["firing_rates"]["phase_steps"] == [[1, 20], [21, 40], [41, 60]]  # 1-based, inclusive
     assert np.asarray(layer["per_neuron"]).shape == (len(goals), 3, 16)
     rates = np.asarray(layer["mean"], dtype=float)
     assert rates.shape == (len(goals), 3) and np.all((rates >= 0) & (rates <= 1))
@@ -112,11 +113,11 @@ def test_recorders_match_the_agent_state_after_each_step(tiny_runs):
     goals, seeds, every, steps = run.spec.train_goals()[:3], [0, 1], 7, 30
     weights = WeightRecorder(every=every, rows=[1, 4])
     activity = ActivityRecorder()
-    probe = _Probe(steps=[0, 14, 29])
+    probe = _Probe(steps=[1, 15, 30])
     evaluate_genome(run.cfg, run.genome("center"), goals, seeds, run.norm,
                     perturbations=[weights, activity, probe], episode_steps=steps)
 
-    assert weights.steps == [0, 7, 14, 21, 28]
+    assert weights.steps == [1, 8, 15, 22, 29]
     stacked = weights.stacked()
     assert set(stacked) == {"l0", "out"}
     assert stacked["l0"].shape == (5, 2, run.spec.obs_dim, 16) and stacked["l0"].dtype == np.float32
@@ -133,9 +134,9 @@ def test_recorders_match_the_agent_state_after_each_step(tiny_runs):
     assert spikes[0].shape == traces[0].shape == (steps, 6, 16)
     assert spikes[0].dtype == np.int8 and traces[0].dtype == np.float32
     assert set(np.unique(spikes[0])) <= {-1, 0, 1}
-    for t, ((s, z),) in probe.after.items():
-        np.testing.assert_array_equal(spikes[0][t], s.numpy().astype(np.int8))
-        np.testing.assert_array_equal(traces[0][t], z.numpy())
+    for step, ((s, z),) in probe.after.items():  # recordings are indexed from 0, steps from 1
+        np.testing.assert_array_equal(spikes[0][step - 1], s.numpy().astype(np.int8))
+        np.testing.assert_array_equal(traces[0][step - 1], z.numpy())
 
 
 def test_stdp_window_matches_the_closed_form():

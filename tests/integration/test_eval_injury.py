@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from pdlf import injury
 from pdlf.cli import main
-from pdlf.runners import injury
-from pdlf.runners.evaluate import goal_set
+from pdlf.goals import parse_goals
 from pdlf.runs import load_run
 
 pytestmark = pytest.mark.integration
@@ -38,13 +38,13 @@ def _error_line(capsys) -> str:
 # ------------------------------------------------------------------------------------------- eval
 def test_goal_sets_mark_training_goals_as_seen(tiny_runs):
     spec = load_run(tiny_runs["plastic"]).spec  # halfcheetah_vel: train 1 + 9k/8, unseen 1 + 0.75 i
-    goals, seen = goal_set(spec, "unseen")
-    assert len(goals) == 12 and set(goals[seen].tolist()) == {1.0, 3.25, 5.5, 7.75}
-    goals, seen = goal_set(spec, "all")
-    assert len(goals) == 16 and seen.sum() == 8 and np.all(np.diff(goals) > 0)
-    goals, seen = goal_set(spec, "interp72")
-    assert len(goals) == 72 and goals[0] == pytest.approx(2.125) and goals[-1] == pytest.approx(8.875)
-    assert seen[0] and seen[-1]
+    sel = parse_goals("unseen", spec)
+    assert len(sel.goals) == 12 and set(sel.goals[sel.seen].tolist()) == {1.0, 3.25, 5.5, 7.75}
+    sel = parse_goals("all", spec)
+    assert len(sel.goals) == 16 and sel.seen.sum() == 8 and np.all(np.diff(sel.goals) > 0)
+    sel = parse_goals("interp72", spec)
+    assert len(sel.goals) == 72 and sel.goals[0] == pytest.approx(2.125) and sel.goals[-1] == pytest.approx(8.875)
+    assert sel.seen[0] and sel.seen[-1] and not sel.outside.any()
 
 
 @pytest.mark.parametrize("kind", ["plastic", "direct"])
@@ -99,15 +99,15 @@ class _WeightProbe:
     def __init__(self, keep):
         self.keep, self.snap, self.all_zero, self.any_zero_layer, self.silenced = set(keep), {}, {}, {}, {}
 
-    def before_step(self, t, agent, obs):
-        self.silenced[t + 1] = agent.silenced
+    def before_step(self, step, agent, obs):
+        self.silenced[step] = agent.silenced
 
-    def after_step(self, t, agent, reward):
+    def after_step(self, step, agent, reward):
         w = agent.weights
-        self.all_zero[t + 1] = all(torch.count_nonzero(v) == 0 for v in w.values())
-        self.any_zero_layer[t + 1] = any(torch.count_nonzero(v) == 0 for v in w.values())
-        if t + 1 in self.keep:
-            self.snap[t + 1] = {k: v.clone() for k, v in w.items()}
+        self.all_zero[step] = all(torch.count_nonzero(v) == 0 for v in w.values())
+        self.any_zero_layer[step] = any(torch.count_nonzero(v) == 0 for v in w.values())
+        if step in self.keep:
+            self.snap[step] = {k: v.clone() for k, v in w.items()}
 
 
 def _probe_run(run_dir, condition, steps=560):
@@ -275,3 +275,35 @@ def test_permanent_compare_gives_both_runs_the_same_damage_objects(tiny_runs, tm
         assert len(by_damage) == 4  # 2 fractions × 2 damage seeds, each one set of objects ...
         assert all(v == {str(tiny_runs["plastic"]), str(tiny_runs["direct"])} for v in by_damage.values())
         assert any("seed=1" in r for _, _, reprs in calls for r in reprs)
+
+
+# ------------------------------------------------------------------------------- explicit goals
+def test_eval_explicit_goals_report_extrapolation(tiny_runs, tmp_path, capsys):
+    argv = ["eval", str(tiny_runs["plastic"]), "--goals", "2.125,12", "--seeds", "1", "--genome", "center",
+            "--episode-steps", "10", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "extrapolated" in text and "12" in text.split("extrapolated", 1)[1]
+    res = json.loads((tmp_path / "eval_goals_2.125_12.json").read_text())
+    assert res["goal_set"] == "2.125,12" and res["goals"] == [2.125, 12.0]
+    assert [p["extrapolated"] for p in res["genomes"]["center"]["per_goal"]] == [False, True]
+    assert res["genomes"]["center"]["n_seen_goals"] == 1 and res["genomes"]["center"]["n_extrapolated_goals"] == 1
+    assert _is_png(tmp_path / "eval_goals_2.125_12.png")
+
+
+@pytest.mark.parametrize("command", [["eval"], ["injury", "--mode", "permanent"], ["analyze"]])
+def test_every_goals_argument_takes_lists_and_rejects_bad_values_in_one_line(tiny_runs, tmp_path, capsys, command):
+    argv = [command[0], str(tiny_runs["direct"]), *command[1:], "--goals", "3,x", "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    err = _error_line(capsys)
+    assert "--goals '3,x'" in err and "'x'" in err and "interp72" in err and "comma-separated" in err
+    assert not (tmp_path / "o").exists()
+    ok = [command[0], str(tiny_runs["direct"]), *command[1:], "--goals", "3,11", "--seeds", "1",
+          "--episode-steps", "10", "--out", str(tmp_path / "ok")]
+    if command[0] == "injury":
+        ok += ["--fractions", "0"]
+    if command[0] == "analyze":
+        ok += ["--every", "5", "--phases", "2"]
+    assert main(ok + ["--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["goals"] == [3.0, 11.0] and res["extrapolated"] == [False, True]

@@ -105,8 +105,8 @@ def test_synapse_erasure_schedule_is_the_same_for_both_kinds():
 
 def test_membrane_reset_zeroes_state_only():
     class After:
-        def before_step(self, t, agent, obs):
-            if t + 1 == 25:  # runs after MembraneReset's before_step of step 25
+        def before_step(self, step, agent, obs):
+            if step == 25:  # runs after MembraneReset's before_step of step 25
                 self.state = [x.clone() for x in agent.hidden_states[0]]
                 self.weights = {k: v.clone() for k, v in agent.weights.items()}
 
