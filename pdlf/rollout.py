@@ -2,7 +2,8 @@
 
 Training, evaluation, injury and analysis all call `rollout`; what differs between them is the
 `Perturbation` objects passed in (``pdlf.perturb``), which may read or change the agents' state
-before and after every step. Rollout ``b`` uses genome ``genomes[b]``, goal ``goals[b]``, env seed
+before and after every step. A task may impose hooks of its own (``env.task_hooks``, e.g. the
+copy task's membrane reset during the delay); they run first, in training and evaluation alike. Rollout ``b`` uses genome ``genomes[b]``, goal ``goals[b]``, env seed
 ``env_seeds[b]`` and agent seed ``agent_seeds[b]``: its numbers depend only on those, never on its
 position in the batch.
 """
@@ -20,13 +21,18 @@ from pdlf.snn.network import PlasticSNN
 
 
 class Perturbation(Protocol):
-    """A hook on the loop. ``t`` counts env steps from 0; ``agent`` is the `PlasticSNN`."""
+    """A hook on the loop; ``agent`` is the agent population (a `PlasticSNN`).
 
-    def before_step(self, t: int, agent: PlasticSNN, obs: np.ndarray) -> np.ndarray | None:
-        """Called before the agent acts at step ``t``; may return a replacement raw ``obs``."""
+    Steps are numbered from 1 everywhere (hooks, perturbation windows, recordings, reports):
+    step ``k`` is the ``k``-th action of the episode, as in the papers (PDLF's injury window is
+    steps 501-549).
+    """
 
-    def after_step(self, t: int, agent: PlasticSNN, reward: np.ndarray) -> None:
-        """Called after env step ``t`` with its rewards ``[B]``."""
+    def before_step(self, step: int, agent: PlasticSNN, obs: np.ndarray) -> np.ndarray | None:
+        """Called before the agent takes action number ``step``; may return a replacement raw ``obs``."""
+
+    def after_step(self, step: int, agent: PlasticSNN, reward: np.ndarray) -> None:
+        """Called after env step number ``step`` with its rewards ``[B]``."""
 
 
 @dataclass
@@ -71,11 +77,12 @@ def rollout(
         goals, env_seeds: ``[B]`` each.
         agent_seeds: seeds for random initial weights, ``[B]`` or one for all.
         norm: frozen observation normalisation, or None for raw observations.
-        perturbations: hooks called around every step, in order.
+        perturbations: hooks called around every step, in order, after the env's ``task_hooks``.
         collect_stats: also return raw observation statistics (non-goal columns); a ``[B]`` bool
             array collects them from those rows only.
         record_rewards: also return per-step rewards ``[T, B]``.
     """
+    perturbations = (*getattr(env, "task_hooks", ()), *perturbations)
     obs = env.reset(np.asarray(goals, dtype=np.float64), np.asarray(env_seeds, dtype=np.int64))
     agent.reset(genomes, agent_seeds)
     b = obs.shape[0]
@@ -89,7 +96,7 @@ def rollout(
     t = 0
     while t < env.max_steps and alive.any():
         for p in perturbations:
-            replaced = p.before_step(t, agent, obs)
+            replaced = p.before_step(t + 1, agent, obs)
             if replaced is not None:
                 obs = replaced
         if stats is not None:
@@ -109,7 +116,7 @@ def rollout(
         returns += reward
         lengths += alive
         for p in perturbations:
-            p.after_step(t, agent, reward)
+            p.after_step(t + 1, agent, reward)
         if per_step is not None:
             per_step.append(reward.copy())
         alive = ~done

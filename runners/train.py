@@ -4,6 +4,10 @@
     pdlf train configs/halfcheetah_vel.yaml es.popsize=128 ray.workers=8
     pdlf train configs/ant_dir.yaml --ray-address HEAD_IP:6379 --workers 32   # join a running Ray cluster
     pdlf train --resume runs/NAME [es.generations=200]         # continue from the last checkpoint
+
+Ctrl-C (or SIGTERM, e.g. a scheduler's pre-emption) finishes the current generation, writes the
+checkpoint, shuts the workers down and prints the `--resume` command; a second Ctrl-C abandons
+the generation instead. The exit status is then 128 + the signal's number (130, 143).
 """
 
 from __future__ import annotations
@@ -11,10 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from pathlib import Path
 
 from pdlf.config import load_config
 from pdlf.errors import ConfigError
+from pdlf.interrupts import exit_code
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -54,4 +60,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"generations {summary['generations']}, env steps {summary['env_steps']}, "
               f"{summary['env_steps_per_s']:.0f} steps/s, best fitness {summary['best_fitness']:.2f}, "
               f"centre {summary['center_fitness']}")
-    return 0
+    if summary["interrupted"]:
+        print(f"pdlf: stopped by {summary['interrupted']} after generation {summary['generations']}; "
+              f"checkpoint written. Continue with:\n  {summary['resume']}", file=sys.stderr)
+    return exit_code(summary["interrupted"])

@@ -13,18 +13,18 @@
     finally:
         problem.close()                    # kills the workers (and Ray, if the problem started it)
 
-A genome's fitness is the same as in `pdlf train`: the sum over the goals (``env.goals``, or the
-task's 8 training goals) of its mean return over ``env.repeats`` episodes. Every call of
-`_evaluate_batch` is one "generation": all solutions of the batch share its goals, env seeds
-(`env_seeds_for`, common random numbers) and frozen observation normaliser; the normaliser is
-updated from the batch's observations afterwards. NaN/inf returns get a fitness below every finite
-one (`sanitize_fitness`).
+A genome's fitness is the same as in `pdlf train`, computed by the same function
+(`pdlf.es.generation.generation_fitness`): the sum over the goals (``env.goals``, or the task's 8
+training goals) of its mean return over ``env.repeats`` episodes. Every call of `_evaluate_batch`
+is one "generation": all solutions of the batch share its goals, env seeds (common random
+numbers) and frozen observation normaliser; the normaliser is updated from the batch's
+observations afterwards. NaN/inf returns get a fitness below every finite one.
 
 Parallelism is pdlf's own: the batch goes to an `Evaluator` (in this process with
 ``ray.workers: 0``, else that many Ray rollout workers), so the problem is built with evotorch's
-``num_actors`` left at 0 and evotorch never starts actors of its own. Gaussian searchers in
-evotorch refuse strictly bounded problems, so ``rule.bounds`` is applied by evaluating each
-solution clipped to the bounds (the searcher's own values are left as they are).
+``num_actors`` left at 0 and evotorch never starts actors of its own. ``rule.bounds`` means what
+it means on every path: a genome is evaluated clipped to the bounds (evotorch's Gaussian searchers
+refuse strictly bounded problems, so its searcher's own values are left as they are).
 """
 
 from __future__ import annotations
@@ -37,12 +37,10 @@ from evotorch import Problem, SolutionBatch
 
 from pdlf.config import RunConfig
 from pdlf.es.evaluator import Evaluator
-from pdlf.es.searchers import ExplicitPopulation, sanitize_fitness
-from pdlf.es.trainer import env_seeds_for
-from pdlf.normalizer import ObsNormalizer
-from pdlf.plasticity.genome import GenomeLayout
-from pdlf.snn.network import network_layers
-from pdlf.workers import GenerationTask, init_ray
+from pdlf.es.generation import generation_fitness, new_normalizer, training_goals
+from pdlf.es.searchers import ExplicitPopulation
+from pdlf.snn.network import genome_layout
+from pdlf.workers import init_ray
 
 
 class PlasticityProblem(Problem):
@@ -66,16 +64,14 @@ class PlasticityProblem(Problem):
         cfg.validate()
         self.cfg = cfg
         self.spec = get_task(cfg.env.name)
-        self.layout = GenomeLayout(network_layers(self.spec.obs_dim, self.spec.act_dim, cfg.agent), cfg.rule)
-        self.goals = np.asarray(cfg.env.goals or self.spec.train_goals(), dtype=np.float64)
-        for g in self.goals:
-            self.spec.check_goal(g, cfg.env.extrapolate)
-        self.normalizer = ObsNormalizer(self.spec.obs_dim, self.spec.goal_dim, cfg.env.obs_clip, cfg.env.normalize_obs)
+        self.layout = genome_layout(self.spec.obs_dim, self.spec.act_dim, cfg.agent, cfg.rule)
+        self.goals = training_goals(cfg)
+        self.normalizer = new_normalizer(cfg)
         self.generation = 0
         self.env_steps = 0
         self.last_per_goal: np.ndarray | None = None
         self.last_diverged = 0
-        self._clip = self.layout.bounds()
+        self._bounds = self.layout.bounds()
         self._evaluator: Evaluator | None = None
         self._started_ray = False
         super().__init__(
@@ -97,29 +93,13 @@ class PlasticityProblem(Problem):
 
     def _evaluate_batch(self, batch: SolutionBatch) -> None:
         genomes = batch.values.detach().to("cpu", torch.float32).clone()  # [N, L]
-        if self._clip is not None:
-            genomes = torch.maximum(torch.minimum(genomes, self._clip[1]), self._clip[0])
-        n = genomes.shape[0]
-        g = self.generation
-        task = GenerationTask(
-            generation=g,
-            population=ExplicitPopulation(g, n, 0, genomes),
-            center=None,
-            goals=self.goals,
-            env_seeds=env_seeds_for(self.cfg, g, len(self.goals)),
-            norm=self.normalizer.freeze(),
-        )
-        members = list(range(n))
-        result = self.evaluator().evaluate(task, members, include_center=False)
-        per_goal = result.per_goal(members)  # [N, G]
-        fitness, n_bad = sanitize_fitness(torch.as_tensor(per_goal.sum(axis=1)))
-        if result.obs_stats is not None:
-            self.normalizer.update(result.obs_stats)
-        self.last_per_goal = per_goal
-        self.last_diverged = n_bad
-        self.env_steps += result.env_steps
+        population = ExplicitPopulation(self.generation, genomes.shape[0], 0, genomes, bounds=self._bounds)
+        scored = generation_fitness(self.evaluator(), self.cfg, population, self.goals, self.normalizer)
+        self.last_per_goal = scored.per_goal
+        self.last_diverged = scored.n_diverged
+        self.env_steps += scored.env_steps
         self.generation += 1
-        batch.set_evals(fitness.to(device=batch.device, dtype=self.eval_dtype))
+        batch.set_evals(scored.fitness.to(device=batch.device, dtype=self.eval_dtype))
 
     # ------------------------------------------------------------------------- workers
     def evaluator(self) -> Evaluator:

@@ -1,7 +1,17 @@
-"""The training loop: ask the searcher, evaluate on workers, tell, log, checkpoint.
+"""The training loop: ask the searcher, score the generation, tell, log, checkpoint.
 
     trainer = Trainer.create(cfg, run_dir)        # or Trainer.resume(run_dir)
     summary = trainer.run()
+
+One generation, step by step (each step one function):
+
+    population = searcher.ask(g)                                   # pdlf.es.searchers
+    scored     = generation_fitness(evaluator, cfg, population, ...)  # pdlf.es.generation
+        -> evaluator.evaluate(task, members)                       # pdlf.es.evaluator: slices to workers
+        -> RolloutEngine.evaluate(task, slice)                     # pdlf.workers: genomes, envs
+        -> rollout(agent, env, genomes, goals, seeds)              # pdlf.rollout: the one time loop
+    searcher.tell(population, scored.fitness)
+    loggers.log(metrics_row(...)); checkpoint()
 
 Run directory layout::
 
@@ -12,36 +22,37 @@ Run directory layout::
     RUN_DIR/best.pt              {"genome", "fitness", "generation"} of the best member so far
     RUN_DIR/center.pt            {"genome", "generation"}: the distribution's centre (reported)
 
-Fitness of a genome = sum over the goals of its mean return over ``env.repeats`` episodes, with
-the same goals and env seeds for every member of a generation (common random numbers).
+Ctrl-C or SIGTERM stops cleanly: the current generation finishes (a second signal abandons it),
+the checkpoint is written, the workers and a Ray this trainer started are shut down, and the
+summary says how to resume; the resumed run's metrics equal an uninterrupted run's.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import yaml
 
 from pdlf.checkpoint import load_checkpoint, restore_rng_states, rng_states, save_checkpoint
 from pdlf.config import RunConfig, config_from_dict, save_config
-from pdlf.errors import ConfigError, RunDirError
+from pdlf.errors import ConfigError
 from pdlf.es.evaluator import Evaluator
-from pdlf.es.searchers import generation_seed, make_searcher, sanitize_fitness
+from pdlf.es.generation import GenerationFitness, generation_fitness, new_normalizer, training_goals
+from pdlf.es.searchers import Population, make_searcher
+from pdlf.interrupts import StopSignals
 from pdlf.loggers import CSVLogger, ProgressLogger, TensorBoardLogger
-from pdlf.normalizer import ObsNormalizer
-from pdlf.plasticity.genome import GenomeLayout
-from pdlf.snn.network import network_layers
-from pdlf.workers import CENTER, GenerationTask
+from pdlf.outputs import prepare_output_dir
+from pdlf.runs import CHECKPOINT, check_run_dir
+from pdlf.snn.network import genome_layout
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT = Path("checkpoints") / "last.pkl"
+RUN_OUTPUTS = ("metrics.csv", "tb", "checkpoints", "best.pt", "center.pt")  # what a run writes besides config.yaml
 RESUMABLE_KEYS = ("es.generations", "ray.", "log.progress", "log.tensorboard", "checkpoint.every")
 
 
@@ -49,14 +60,36 @@ def default_run_name(cfg: RunConfig) -> str:
     return f"{cfg.env.name}__{cfg.rule.name}__s{cfg.es.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def is_run_dir(path: Path) -> bool:
-    return (path / "config.yaml").is_file() and (path / CHECKPOINT).is_file()
-
-
-def env_seeds_for(cfg: RunConfig, generation: int, n_goals: int) -> np.ndarray:
-    """``[G, R]`` env seeds of a generation: fresh every generation, shared by all members."""
-    rng = np.random.default_rng(generation_seed(cfg.es.seed, generation, purpose=2))
-    return rng.integers(0, 2**31 - 1, size=(n_goals, cfg.env.repeats), dtype=np.int64)
+def metrics_row(scored: GenerationFitness, env_steps: int, best_ever: float, searcher_stats: dict[str, float],
+                seconds: float) -> dict[str, Any]:
+    """One metrics.csv / TensorBoard row for a scored generation (see the README for the keys)."""
+    finite = scored.finite
+    result = scored.result
+    row: dict[str, Any] = {
+        "generation": scored.generation,
+        "env_steps": env_steps,
+        "fitness/best": float(finite.max()),
+        "fitness/mean": float(finite.mean()),
+        "fitness/min": float(finite.min()),
+        "fitness/best_ever": best_ever,
+    }
+    if scored.center_per_goal is not None:
+        row["fitness/center"] = float(scored.center_per_goal.sum())
+        for k, v in enumerate(scored.center_per_goal):
+            row[f"goal/{k}"] = float(v)
+    for k, v in enumerate(scored.per_goal.mean(axis=0)):
+        row[f"goal_pop_mean/{k}"] = float(v)
+    row.update({f"es/{k}": v for k, v in searcher_stats.items()})
+    row.update(
+        {
+            "health/diverged": scored.n_diverged,
+            "health/retries": result.retries,
+            "health/workers_alive": result.workers_alive,
+            "perf/seconds": seconds,
+            "perf/env_steps_per_s": result.env_steps / max(seconds, 1e-9),
+        }
+    )
+    return row
 
 
 class Trainer:
@@ -68,12 +101,10 @@ class Trainer:
         self.cfg = cfg
         self.run_dir = run_dir
         self.spec = get_task(cfg.env.name)
-        self.layout = GenomeLayout(network_layers(self.spec.obs_dim, self.spec.act_dim, cfg.agent), cfg.rule)
-        self.goals = np.asarray(cfg.env.goals or self.spec.train_goals(), dtype=np.float64)
-        for g in self.goals:
-            self.spec.check_goal(g, cfg.env.extrapolate)
+        self.layout = genome_layout(self.spec.obs_dim, self.spec.act_dim, cfg.agent, cfg.rule)
+        self.goals = training_goals(cfg)
         self.searcher = make_searcher(cfg.es, self.layout.initial(), self.layout.bounds())
-        self.normalizer = ObsNormalizer(self.spec.obs_dim, self.spec.goal_dim, cfg.env.obs_clip, cfg.env.normalize_obs)
+        self.normalizer = new_normalizer(cfg)
         self.generation = 0
         self.env_steps = 0
         self.best: dict[str, Any] = {"fitness": -float("inf"), "genome": None, "generation": -1}
@@ -86,25 +117,15 @@ class Trainer:
     def create(cls, cfg: RunConfig, run_dir: Path | None = None, force: bool = False) -> "Trainer":
         """A new run in ``run_dir`` (default ``log.root/log.name``); refuses to overwrite results."""
         run_dir = Path(run_dir) if run_dir else Path(cfg.log.root) / (cfg.log.name or default_run_name(cfg))
-        if run_dir.exists() and any(run_dir.iterdir()):
-            if not force:
-                raise RunDirError(
-                    f"run directory {run_dir} already has results; use --resume {run_dir} to continue it,"
-                    " --force to overwrite it, or another log.name"
-                )
-            shutil.rmtree(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
+        # a directory holding only config.yaml (a start that failed to reach its workers) is reused
+        prepare_output_dir(run_dir, RUN_OUTPUTS, force, advice=f"use --resume {run_dir} to continue it, or another log.name")
         save_config(cfg, run_dir / "config.yaml")
         return cls(cfg, run_dir)
 
     @classmethod
     def resume(cls, run_dir: Path, overrides: list[str] | tuple[str, ...] = ()) -> "Trainer":
         """Continue the run in ``run_dir`` from its last checkpoint (only some keys may change)."""
-        run_dir = Path(run_dir)
-        if not run_dir.is_dir():
-            raise RunDirError(f"run directory {run_dir} does not exist; give the directory `pdlf train` made")
-        if not is_run_dir(run_dir):
-            raise RunDirError(f"{run_dir} is not a pdlf run (no config.yaml and {CHECKPOINT}); give a directory made by `pdlf train`")
+        run_dir = check_run_dir(run_dir)
         for text in overrides:
             key = text.split("=", 1)[0]
             if not any(key == k or (k.endswith(".") and key.startswith(k)) for k in RESUMABLE_KEYS):
@@ -124,6 +145,7 @@ class Trainer:
         restore_rng_states(state["rng"])
 
     def state(self) -> dict[str, Any]:
+        """Everything needed to continue exactly (plain tensors, arrays and numbers)."""
         return {
             "generation": self.generation,
             "env_steps": self.env_steps,
@@ -143,70 +165,35 @@ class Trainer:
     # --------------------------------------------------------------------------- the loop
     def step(self) -> dict[str, Any]:
         """Run one generation; returns its metrics row."""
-        assert self.evaluator is not None
+        assert self.evaluator is not None, "call run(), or set trainer.evaluator, before step()"
         t0 = time.perf_counter()
-        g = self.generation
-        population = self.searcher.ask(g)
-        task = GenerationTask(
-            generation=g,
-            population=population,
-            center=self.searcher.center() if self.cfg.es.eval_center else None,
-            goals=self.goals,
-            env_seeds=env_seeds_for(self.cfg, g, len(self.goals)),
-            norm=self.normalizer.freeze(),
-        )
-        members = list(range(population.popsize))
-        result = self.evaluator.evaluate(task, members, include_center=self.cfg.es.eval_center)
-        per_goal = result.per_goal(members)  # [P, G]
-        raw_fitness = torch.as_tensor(per_goal.sum(axis=1))
-        fitness, n_diverged = sanitize_fitness(raw_fitness)
-        self.searcher.tell(population, fitness)
-        if result.obs_stats is not None:
-            self.normalizer.update(result.obs_stats)
-        best_idx = int(torch.argmax(fitness))
-        if n_diverged < len(members) and float(fitness[best_idx]) > self.best["fitness"]:
-            self.best = {
-                "fitness": float(fitness[best_idx]),
-                "genome": population.genomes([best_idx])[0].clone(),
-                "generation": g,
-                "per_goal": per_goal[best_idx].tolist(),
-            }
-        self.env_steps += result.env_steps
-        seconds = time.perf_counter() - t0
-        finite = fitness[torch.isfinite(raw_fitness)] if n_diverged < len(members) else fitness
-        row: dict[str, Any] = {
-            "generation": g,
-            "env_steps": self.env_steps,
-            "fitness/best": float(finite.max()),
-            "fitness/mean": float(finite.mean()),
-            "fitness/min": float(finite.min()),
-            "fitness/best_ever": self.best["fitness"],
-        }
-        if CENTER in result.returns:
-            center_goal = result.returns[CENTER].mean(axis=1)
-            row["fitness/center"] = float(center_goal.sum())
-            for k, v in enumerate(center_goal):
-                row[f"goal/{k}"] = float(v)
-        for k, v in enumerate(per_goal.mean(axis=0)):
-            row[f"goal_pop_mean/{k}"] = float(v)
-        row.update({f"es/{k}": v for k, v in self.searcher.stats().items()})
-        row.update(
-            {
-                "health/diverged": n_diverged,
-                "health/retries": result.retries,
-                "health/workers_alive": result.workers_alive,
-                "perf/seconds": seconds,
-                "perf/env_steps_per_s": result.env_steps / max(seconds, 1e-9),
-            }
-        )
-        if n_diverged:
-            log.warning("generation %d: %d members diverged (NaN/inf) and got the worst fitness", g, n_diverged)
+        population = self.searcher.ask(self.generation)
+        center = self.searcher.center() if self.cfg.es.eval_center else None
+        scored = generation_fitness(self.evaluator, self.cfg, population, self.goals, self.normalizer, center)
+        self.searcher.tell(population, scored.fitness)
+        self._track_best(population, scored)
+        self.env_steps += scored.env_steps
         self.generation += 1
-        return row
+        if scored.n_diverged:
+            log.warning("generation %d: %d members diverged (NaN/inf) and got the worst fitness",
+                        scored.generation, scored.n_diverged)
+        return metrics_row(scored, self.env_steps, self.best["fitness"], self.searcher.stats(),
+                           time.perf_counter() - t0)
 
-    def run(self, generations: int | None = None) -> dict[str, Any]:
-        """Run until ``es.generations`` (or ``generations`` more); returns a summary."""
-        end = self.cfg.es.generations if generations is None else self.generation + generations
+    def _track_best(self, population: Population, scored: GenerationFitness) -> None:
+        """Keep the best member seen so far (never a diverged one)."""
+        if scored.n_diverged == population.popsize:
+            return
+        i = int(torch.argmax(scored.fitness))
+        if float(scored.fitness[i]) > self.best["fitness"]:
+            self.best = {
+                "fitness": float(scored.fitness[i]),
+                "genome": population.genomes([i])[0].clone(),
+                "generation": scored.generation,
+                "per_goal": scored.per_goal[i].tolist(),
+            }
+
+    def _loggers(self, end: int) -> list:
         resumed = self.generation > 0
         loggers: list = [CSVLogger(self.run_dir / "metrics.csv", resume_from=self.generation if resumed else None)]
         if self.cfg.log.tensorboard:
@@ -214,25 +201,54 @@ class Trainer:
                                              config_text=yaml.safe_dump(self.cfg.to_dict(), sort_keys=False)))
         if self.cfg.log.progress:
             loggers.append(ProgressLogger(total=end, initial=self.generation))
-        self.evaluator = Evaluator(self.cfg)
+        return loggers
+
+    def run(self, generations: int | None = None) -> dict[str, Any]:
+        """Run until ``es.generations`` (or ``generations`` more); returns a summary.
+
+        The summary's ``interrupted`` is the signal that stopped the run early (None if it ran
+        to the end); ``resume`` is the command that continues it.
+        """
+        end = self.cfg.es.generations if generations is None else self.generation + generations
+        started_ray = self.cfg.ray.workers > 0 and not _ray_running()
+        loggers: list = []
         t0 = time.perf_counter()
         steps0 = self.env_steps
         last: dict[str, Any] = {}
+        rss: list[float] = []
+        stop = StopSignals()
         try:
-            while self.generation < end:
-                last = self.step()
-                for lg in loggers:
-                    lg.log(last)
-                every = self.cfg.checkpoint.every
-                if every and self.generation % every == 0 and self.generation < end:
-                    self.checkpoint()
-            self.checkpoint()
-            rss = self.evaluator.worker_rss_mib()
+            self.evaluator = Evaluator(self.cfg)  # connects first: a bad address fails before any output
+            loggers = self._loggers(end)
+            # installed after Ray starts: Ray replaces SIGTERM's handler with one that aborts
+            with stop:
+                while self.generation < end and not stop.requested:
+                    finished = copy.deepcopy(self.state())  # what an abandoned generation falls back to
+                    try:
+                        last = self.step()
+                    except KeyboardInterrupt:
+                        self._load_state(finished)
+                        stop.requested = stop.requested or "SIGINT"
+                        log.warning("generation %d abandoned; keeping the state after generation %d",
+                                    self.generation, self.generation - 1)
+                        break
+                    for lg in loggers:
+                        lg.log(last)
+                    every = self.cfg.checkpoint.every
+                    if every and self.generation % every == 0 and self.generation < end:
+                        self.checkpoint()
+                self.checkpoint()
+            rss = self.evaluator.worker_rss_mib() if not stop.requested else []
         finally:
             for lg in loggers:
                 lg.close()
-            self.evaluator.close()
-            self.evaluator = None
+            if self.evaluator is not None:
+                self.evaluator.close()
+                self.evaluator = None
+            if started_ray:
+                import ray
+
+                ray.shutdown()
         seconds = time.perf_counter() - t0
         return {
             "run_dir": str(self.run_dir),
@@ -243,4 +259,12 @@ class Trainer:
             "env_steps_per_s": (self.env_steps - steps0) / max(seconds, 1e-9),
             "seconds": seconds,
             "worker_rss_mib": rss,
+            "interrupted": stop.requested,
+            "resume": f"pdlf train --resume {self.run_dir}" if self.generation < end else None,
         }
+
+
+def _ray_running() -> bool:
+    import sys
+
+    return "ray" in sys.modules and sys.modules["ray"].is_initialized()

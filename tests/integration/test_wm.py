@@ -1,19 +1,27 @@
-"""The working-memory copy task: tensor rollouts, ES training, membrane reset, `pdlf wm`."""
+"""Working memory through the one training path: copy-task runs, membrane reset, `pdlf wm`."""
 
 from __future__ import annotations
 
+import csv
 import json
 import statistics
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+import yaml
 
 from pdlf.cli import main
-from pdlf.envs.copy_task import CopyBatch
+from pdlf.config import load_config
+from pdlf.envs import make_batched
 from pdlf.errors import ConfigError
-from pdlf.wm import WMAgent, WMConfig, delay_reset, evaluate, run_sequences, sequences, train_wm, wm_config_from_dict
+from pdlf.rollout import rollout
+from pdlf.snn.network import PlasticSNN, genome_layout
+from pdlf.wm import COPY_CONFIG, kind_config, recall_accuracy, train
 
 pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -25,60 +33,62 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def _genomes(agent: WMAgent, pop: int, scale: float, seed: int = 0) -> torch.Tensor:
-    return torch.randn(pop, agent.size, generator=torch.Generator().manual_seed(seed)) * scale
+def _small(kind: str, *overrides: str):
+    return kind_config(COPY_CONFIG, kind, ["env.params.length=3", "env.params.delay=2", "agent.hidden=[8]",
+                                           *overrides], gru_hidden=4)
 
 
-def _one_sequence(batch: CopyBatch, b: int) -> CopyBatch:
-    return CopyBatch(batch.cfg, batch.inputs[:, b : b + 1], batch.targets[:, b : b + 1], batch.recall_mask,
-                     batch.items[b : b + 1])
+def _agent_and_genomes(cfg, pop: int, scale: float, seed: int = 0):
+    agent = PlasticSNN(3, 1, cfg.agent, cfg.rule)
+    genomes = torch.randn(pop, agent.layout.size, generator=torch.Generator().manual_seed(seed)) * scale
+    return agent, genomes
+
+
+def test_copy_yaml_is_the_wm_default():
+    assert load_config(ROOT / "configs" / "copy.yaml") == kind_config(COPY_CONFIG, "plastic")
 
 
 @pytest.mark.parametrize("kind", ["plastic", "direct", "hybrid"])
-def test_batched_population_equals_per_sequence(kind):
-    cfg = WMConfig(kind=kind, length=3, delay=2, hidden=8, gru_hidden=4)
-    agent = WMAgent(cfg)
-    genomes = _genomes(agent, 3, 0.5)
-    batch = sequences(cfg, purpose=7, size=4)
-    hooks = [delay_reset(cfg.task)]
-    out = run_sequences(agent, genomes, batch, hooks)  # [P, T, B]
-    assert out.shape == (3, cfg.task.steps, 4)
-    assert out.abs().sum() > 0  # the genomes drive the readout: the comparison is not 0 == 0
-    for p in range(3):
-        for b in range(4):
-            single = run_sequences(agent, genomes[p : p + 1], _one_sequence(batch, b), hooks)
-            torch.testing.assert_close(single[0, :, 0], out[p, :, b], rtol=1e-5, atol=1e-5)
+def test_copy_rollout_rows_do_not_depend_on_the_batch(kind):
+    cfg = _small(kind)
+    agent, genomes = _agent_and_genomes(cfg, 3, 0.5)
+    seeds = np.array([11, 12, 13, 14])
+    rows = np.repeat(np.arange(3), 4)  # member-major, as the workers lay rollouts out
+    env = make_batched("copy", 12, params=cfg.env.params)
+    batch = rollout(agent, env, genomes[rows], np.full(12, 0.5), np.tile(seeds, 3), record_rewards=True)
+    assert batch.rewards.sum() > 0  # the genomes answer something: the comparison is not 0 == 0
+    for r in range(12):
+        one = rollout(agent, make_batched("copy", 1, params=cfg.env.params), genomes[rows[r : r + 1]],
+                      np.full(1, 0.5), np.tile(seeds, 3)[r : r + 1], record_rewards=True)
+        np.testing.assert_array_equal(one.rewards[:, 0], batch.rewards[:, r])
 
 
 @pytest.mark.parametrize("kind", ["plastic", "hybrid"])
 def test_membrane_reset_zeroes_state_and_keeps_weights(kind):
-    cfg = WMConfig(kind=kind, length=3, delay=2, hidden=8, gru_hidden=4)
-    task = cfg.task
-    first_reset = task.length  # 0-based step of the first silent step
     seen: dict[str, dict] = {}
 
     class Probe:
-        """Records weights and states just before step ``first_reset`` runs (after any reset)."""
+        """Records weights and states just before the first silent step runs (after any reset)."""
 
         def __init__(self, name: str) -> None:
             self.name = name
 
-        def before_step(self, t, agent, x):
-            if t == first_reset:
+        def before_step(self, step, agent, obs):
+            if step == 4:  # L = 3: steps 4..6 are silent
                 seen[self.name] = {
                     "weights": {k: w.clone() for k, w in agent.weights.items()},
-                    "states": [s.clone() for st in agent.snn.hidden_states for s in st],
-                    "gru": None if agent.gru is None else agent.gru.h.clone(),
+                    "states": [s.clone() for st in agent.hidden_states for s in st],
+                    "gru": agent.gru_state.clone() if kind == "hybrid" else None,
                 }
 
-        def after_step(self, t, agent, reward):
+        def after_step(self, step, agent, reward):
             return None
 
-    agent = WMAgent(cfg)
-    genomes = _genomes(agent, 2, 0.5, seed=1)
-    batch = sequences(cfg, purpose=7, size=5)
-    run_sequences(agent, genomes, batch, [Probe("intact")])
-    run_sequences(agent, genomes, batch, [delay_reset(task), Probe("reset")])
+    for name, reset in (("intact", "false"), ("reset", "true")):
+        cfg = _small(kind, f"env.params.membrane_reset={reset}")
+        agent, genomes = _agent_and_genomes(cfg, 2, 0.5, seed=1)
+        env = make_batched("copy", 2, params=cfg.env.params)
+        rollout(agent, env, genomes, np.full(2, 0.5), np.array([5, 6]), perturbations=[Probe(name)])
     intact, reset = seen["intact"], seen["reset"]
     assert set(intact["weights"]) == {"l0", "rec0", "out"}
     for name, w in intact["weights"].items():
@@ -93,60 +103,87 @@ def test_membrane_reset_zeroes_state_and_keeps_weights(kind):
 
 def test_direct_agent_falls_to_chance_with_membrane_reset():
     # with no state left and silent inputs, a fixed-weight net gives every sequence the same recall
-    cfg = WMConfig(kind="direct", length=3, delay=1, hidden=8)
-    agent = WMAgent(cfg)
-    batch = sequences(cfg, purpose=7, size=16)
-    out = run_sequences(agent, _genomes(agent, 2, 1.0, seed=2), batch, [delay_reset(cfg.task)])
-    recall = out[:, cfg.task.recall_start :]
-    assert torch.equal(recall, recall[:, :, :1].expand_as(recall))
+    cfg = _small("direct", "env.params.delay=1", "env.params.membrane_reset=true")
+    agent, genomes = _agent_and_genomes(cfg, 1, 1.0, seed=2)
+    env = make_batched("copy", 16, params=cfg.env.params)
+    res = rollout(agent, env, genomes.expand(16, -1), np.full(16, 0.5), np.arange(16), record_rewards=True)
+    recall = res.rewards[-3:]  # [L, B]: 1 where the sequence's bit was matched
+    items = env.items.astype(int)  # [B, L]
+    # the same output bit for every sequence: reward is 1 exactly where the target equals that bit
+    bit = np.where(recall[:, 0] == 1, items[0], 1 - items[0])
+    np.testing.assert_array_equal(recall, (items == bit[None, :]).T.astype(float))
 
 
-def test_plastic_agent_learns_tiny_copy_task(one_thread):
-    cfg = WMConfig(kind="plastic", length=2, delay=0, hidden=8, popsize=64, generations=30, batch=32,
-                   eval_batch=128, seed=1)
-    result = train_wm(cfg)
+def test_plastic_agent_learns_tiny_copy_task(tmp_path, one_thread):
+    cfg = kind_config(COPY_CONFIG, "plastic", ["env.params.length=2", "env.params.delay=0", "agent.hidden=[8]",
+                                               "es.popsize=64", "es.generations=30", "es.seed=1",
+                                               "log.progress=false", "log.tensorboard=false"])
+    result = train(cfg, tmp_path / "run")
     curve = result.train_curve
     assert len(curve) == 30 and len(result.population_accuracy) == 30
     assert statistics.mean(curve[-5:]) > statistics.mean(curve[:5]) + 0.1
-    assert evaluate(cfg, result.center) > 0.65
-    assert result.center.shape == (WMAgent(cfg).size,)
+    assert recall_accuracy(cfg, result.center, 128) > 0.65
+    assert result.center.shape == (genome_layout(3, 1, cfg.agent, cfg.rule).size,)
+
+
+def test_pdlf_train_copy_yaml_checkpoints_and_resumes_bit_identically(tmp_path, capsys):
+    tiny = ["es.popsize=8", "es.generations=4", "env.repeats=4", "env.params.length=3", "env.params.delay=2",
+            "log.progress=false", "checkpoint.every=0"]
+    assert main(["train", str(ROOT / "configs" / "copy.yaml"), "--run-dir", str(tmp_path / "full"), *tiny]) == 0
+    assert main(["train", str(ROOT / "configs" / "copy.yaml"), "--run-dir", str(tmp_path / "half"), *tiny,
+                 "es.generations=2"]) == 0
+    assert main(["train", "--resume", str(tmp_path / "half"), "es.generations=4"]) == 0
+    capsys.readouterr()
+
+    def rows(name):
+        with open(tmp_path / name / "metrics.csv", newline="") as fh:
+            return [{k: v for k, v in r.items() if not k.startswith("perf/")} for r in csv.DictReader(fh)]
+
+    assert rows("half") == rows("full") and len(rows("full")) == 4
+    assert 0 <= float(rows("full")[-1]["fitness/center"]) <= 3  # recall bits right out of L = 3
+    assert any((tmp_path / "full" / "tb").glob("events.out.tfevents.*"))
+    saved = yaml.safe_load((tmp_path / "full" / "config.yaml").read_text())
+    assert saved["env"]["params"]["length"] == 3 and saved["env"]["name"] == "copy"
 
 
 @pytest.mark.parametrize(
-    "changes, field",
+    "override, key",
     [
-        ({"popsize": 7}, "wm.popsize"),
-        ({"length": 0}, "wm.length"),
-        ({"sigma": 0.0}, "wm.sigma"),
-        ({"kind": "plastc"}, "wm.kind"),
-        ({"fitness": "acc"}, "wm.fitness"),
-        ({"rule": "none"}, "wm.rule"),
-        ({"batch": 2.5}, "wm.batch"),
-        ({"lenght": 3}, "'lenght'"),
+        ("es.popsize=7", "es.popsize"),
+        ("env.params.length=0", "env.params.length"),
+        ("es.sigma_init=0", "es.sigma_init"),
+        ("env.params.reward=acc", "env.params.reward"),
+        ("env.params.lenght=3", "env.params.lenght"),
+        ("env.repeats=2.5", "env.repeats"),
     ],
 )
-def test_bad_config_names_the_field(changes, field):
-    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
-        wm_config_from_dict(changes)
+def test_bad_config_names_the_key(override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        kind_config(COPY_CONFIG, "plastic", [override])
 
 
-def test_unknown_rule_hint():
-    with pytest.raises(ConfigError, match="did you mean 'pdlf'"):
-        WMConfig(rule="pdfl")
+def test_kind_errors():
+    with pytest.raises(ConfigError, match="did you mean 'plastic'"):
+        kind_config(COPY_CONFIG, "plastc")
+    with pytest.raises(ConfigError, match="needs a plasticity rule"):
+        kind_config(COPY_CONFIG, "hybrid", ["rule.name=none"])
 
 
-def test_cli_single_writes_json_and_pngs(tmp_path, capsys):
+def test_cli_single_writes_json_pngs_and_run_dirs(tmp_path, capsys):
     out = tmp_path / "wm"
-    rc = main(["wm", "--quick", "--L", "3", "--D", "2", "--json", "--out", str(out)])
+    rc = main(["wm", "--quick", "--L", "3", "--D", "2", "--kinds", "plastic", "direct", "hybrid", "--json",
+               "--out", str(out)])
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
     assert (report["L"], report["D"]) == (3, 2)
-    assert set(report["kinds"]) == {"plastic", "direct"}
-    for kind in ("plastic", "direct"):
-        s = report["kinds"][kind]
+    assert set(report["kinds"]) == {"plastic", "direct", "hybrid"}
+    sizes = {kind: s["genome_size"] for kind, s in report["kinds"].items()}
+    assert sizes["direct"] < sizes["plastic"] < sizes["hybrid"]  # only the hybrid carries a GRU
+    for kind, s in report["kinds"].items():
         assert len(s["train_curve"]) == 3
         for key in ("accuracy", "accuracy_membrane_reset"):
             assert 0.0 <= s[key] <= 1.0
+        assert (Path(s["run_dir"]) / "checkpoints" / "last.pkl").is_file()
     assert report["budget"]["agent_steps"] == 8 * 3 * 4 * (2 * 3 + 2 + 1)
     assert len(report["pngs"]) == 2
     for png in report["pngs"]:
@@ -157,18 +194,16 @@ def test_cli_single_writes_json_and_pngs(tmp_path, capsys):
 
 def test_cli_sweep_grid_and_heatmaps(tmp_path, capsys):
     out = tmp_path / "sweep"
-    rc = main(["wm", "--sweep", "--quick", "--lengths", "2", "3", "--delays", "0", "1", "4", "--generations", "2",
+    rc = main(["wm", "--sweep", "--quick", "--lengths", "2", "3", "--delays", "0", "4", "--generations", "2",
                "--json", "--out", str(out)])
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["mode"] == "sweep" and report["L"] == [2, 3] and report["D"] == [0, 1, 4]
+    assert report["mode"] == "sweep" and report["L"] == [2, 3] and report["D"] == [0, 4]
     for kind in ("plastic", "direct"):
         for key in ("accuracy", "accuracy_membrane_reset"):
             grid = report["grid"][kind][key]
-            assert len(grid) == 2 and all(len(row) == 3 for row in grid)
+            assert len(grid) == 2 and all(len(row) == 2 for row in grid)
     assert sorted(p.rsplit("/", 1)[-1] for p in report["pngs"]) == ["heatmap_direct.png", "heatmap_plastic.png"]
-    for png in report["pngs"]:
-        assert open(png, "rb").read(4) == b"\x89PNG"
 
 
 def test_cli_refuses_to_overwrite_results(tmp_path, capsys):
@@ -188,5 +223,5 @@ def test_cli_refuses_to_overwrite_results(tmp_path, capsys):
 def test_cli_bad_flag_is_one_line_error(tmp_path, capsys):
     assert main(["wm", "--quick", "--popsize", "7", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "wm.popsize" in err
+    assert err.count("\n") == 0 and "es.popsize" in err
     assert not (tmp_path / "x").exists()  # validated before the directory is made
