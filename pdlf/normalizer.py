@@ -77,9 +77,12 @@ class ObsNormalizer:
             mean, std = np.zeros(self.n_norm), np.ones(self.n_norm)
         else:
             mean = self.stats.sum / n
-            var = np.maximum(self.stats.sumsq / n - np.square(mean), 0.0)
-            std = np.sqrt(var)
-            std = np.where(std > 1e-8, std, 1.0)
+            mean_sq = self.stats.sumsq / n
+            var = np.maximum(mean_sq - np.square(mean), 0.0)
+            # sumsq/n - mean^2 cancels: a constant column leaves rounding noise of ~1e-16 * mean_sq,
+            # which must read as "constant" (std 1), not as a tiny std that blows up every deviation
+            constant = var <= np.maximum(1e-12 * mean_sq, 1e-16)
+            std = np.where(constant, 1.0, np.sqrt(var))
         return FrozenNorm(mean, std, self.clip, self.n_norm)
 
     def state_dict(self) -> dict:

@@ -112,12 +112,12 @@ def normalize_max_abs_(w: Tensor) -> Tensor:
     """In-place `normalize_max_abs`.
 
     Measured choices (float32, one core): ``max(amax, -amin)`` beats ``abs().amax`` (no
-    temporary) and both beat ``aminmax`` or an inf-norm by ~10x; multiplying by the per-agent
-    reciprocal beats dividing by ~3x.
+    temporary) and both beat ``aminmax`` or an inf-norm by ~10x. It divides: multiplying by the
+    rounded reciprocal is ~1.8x faster but leaves max|W| at 1 - 2^-24 for ~13 % of float32 layers.
     """
     m = torch.maximum(w.amax(dim=(1, 2), keepdim=True), w.amin(dim=(1, 2), keepdim=True).neg_())
-    # max|W| = 0 only when W is all zero: any positive floor then leaves it zero (0 * 1/tiny = 0)
-    return w.mul_(m.clamp_(min=torch.finfo(w.dtype).tiny).reciprocal_())
+    # max|W| = 0 only when W is all zero: any positive floor then leaves it zero (0 / tiny = 0)
+    return w.div_(m.clamp_(min=torch.finfo(w.dtype).tiny))
 
 
 def plastic_update_(
