@@ -72,6 +72,25 @@ def test_missing_and_invalid_files(tmp_path):
     bad.write_text("es: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
+    for text in ("", "# only a comment\n"):
+        empty = tmp_path / "empty.yaml"
+        empty.write_text(text)
+        with pytest.raises(ConfigError, match="is empty") as err:
+            load_config(empty)
+        assert "\n" not in str(err.value)
+
+
+def test_overrides_leave_the_callers_mapping_alone():
+    data = {"es": {"popsize": 8}, "env": {"params": {}}}
+    config_from_dict(data, ["es.popsize=16", "es.seed=3"])
+    assert data == {"es": {"popsize": 8}, "env": {"params": {}}}
+
+
+def test_task_params_are_checked_at_load():
+    with pytest.raises(ConfigError, match="env.params.length.*takes no env.params"):
+        config_from_dict({}, ["env.params.length=3"])  # halfcheetah_vel has none
+    with pytest.raises(ConfigError, match="env.params.lenght.*did you mean 'length'"):
+        config_from_dict({"env": {"name": "copy"}}, ["env.params.lenght=3"])
 
 
 def test_goals_outside_the_range_need_extrapolate(tmp_path):
