@@ -38,21 +38,11 @@ import torch
 from pdlf.config import RunConfig
 from pdlf.errors import ClusterError, WorkerMismatchError
 from pdlf.normalizer import ObsStats
-from pdlf.workers import (
-    CENTER,
-    GenerationTask,
-    RolloutEngine,
-    RolloutWorker,
-    Slice,
-    SliceResult,
-    genome_checksum,
-    init_ray,
-    remote_worker_class,
-)
+from pdlf.es.worker_pool import WorkerPool
+from pdlf.workers import CENTER, GenerationTask, RolloutEngine, Slice, SliceResult, genome_checksum
 
 log = logging.getLogger(__name__)
 
-RSS_TIMEOUT_S = 10.0  # a worker that does not report its memory within this is left out of the report
 
 
 @dataclass
@@ -138,21 +128,18 @@ class Evaluator:
         self.cfg = cfg
         self.n_slices = max(1, cfg.ray.workers)
         self.total_retries = 0
-        self.blocking_ping_waits = 0  # waits on pings with a timeout > 0 (only when no worker is ready)
         self._engine: RolloutEngine | None = None
-        self._actors: list = []
-        self._ready: set[int] = set()  # actors that answered and get work
-        self._pings: dict[int, object] = {}  # suspect actor index -> pending ping ref
-        self._pids: dict[int, int] = {}
+        self.pool: WorkerPool | None = None
         self._recent: deque[float] = deque(maxlen=2 * self.n_slices)  # slice seconds, last ~2 generations
         if cfg.ray.workers == 0:
             self._engine = RolloutEngine(cfg)
         else:
-            init_ray(cfg.ray.address, num_cpus=None, connect_timeout_s=cfg.ray.connect_timeout_s)
-            cls = remote_worker_class(cfg.ray.cpus_per_worker, cfg.ray.gpus_per_worker, worker_cls or RolloutWorker)
-            cfg_dict = cfg.to_dict()
-            self._actors = [cls.remote(cfg_dict) for _ in range(cfg.ray.workers)]
-            self._start()
+            self.pool = WorkerPool(cfg, worker_cls)
+
+    @property
+    def blocking_ping_waits(self) -> int:
+        """Waits on pings with a timeout > 0 so far (only when no worker was ready)."""
+        return self.pool.blocking_ping_waits if self.pool is not None else 0
 
     # ---------------------------------------------------------------------------- public
     def evaluate(self, task: GenerationTask, members: list[int], include_center: bool = False) -> GenerationResult:
@@ -172,134 +159,20 @@ class Evaluator:
             import os
 
             return [os.getpid()]
-        return self._ask_ready("pid")
+        return self.pool.ask_ready("pid")
 
     def worker_rss_mib(self) -> list[float]:
-        """Peak resident memory (MiB) of each worker that answers within ``RSS_TIMEOUT_S``."""
+        """Peak resident memory (MiB) of each worker that answers in time (`WorkerPool.ask_ready`)."""
         if self._engine is not None:
             from pdlf.workers import peak_rss_mib
 
             return [peak_rss_mib()]
-        return self._ask_ready("rss_mib")
+        return self.pool.ask_ready("rss_mib")
 
     def close(self) -> None:
-        import ray
-
-        for a in self._actors:
-            try:
-                ray.kill(a)
-            except Exception:  # an actor already gone is fine
-                pass
-        self._actors = []
-        self._ready = set()
-        self._pings = {}
-
-    # ------------------------------------------------------------------------ worker pool
-    def _start(self) -> None:
-        """Wait (up to ``ray.start_timeout_s``) for the workers the cluster can place.
-
-        Workers beyond the cluster's CPUs stay pending and join if room appears (they are
-        reported once); none placed at all is a `ClusterError`.
-        """
-        import ray
-
-        rc = self.cfg.ray
-        n = len(self._actors)
-        cpus = float(ray.cluster_resources().get("CPU", 0.0))
-        placeable = min(n, int(cpus // rc.cpus_per_worker + 1e-9))
-        if placeable == 0:
-            self.close()
-            raise ClusterError(
-                f"no rollout worker fits: the cluster has {cpus:g} CPUs and ray.cpus_per_worker={rc.cpus_per_worker:g};"
-                " lower ray.cpus_per_worker or add nodes"
-            )
-        self._pings = {i: a.pid.remote() for i, a in enumerate(self._actors)}
-        ray.wait(list(self._pings.values()), num_returns=placeable, timeout=rc.start_timeout_s)
-        errors = self._poll_pings()
-        if not self._ready:
-            self.close()
-            why = f" (first error: {errors[0]})" if errors else f" within ray.start_timeout_s={rc.start_timeout_s:g} s"
-            raise ClusterError(
-                f"none of {n} rollout workers started{why}; check the cluster's CPUs ({cpus:g}) against"
-                f" ray.workers x ray.cpus_per_worker and the workers' Python environment"
-            )
-        if len(self._ready) < n:
-            log.warning(
-                "%d of %d rollout workers started: the cluster has %g CPUs and each worker reserves %g"
-                " (ray.cpus_per_worker); going on with %d (results do not change). Lower ray.workers or"
-                " ray.cpus_per_worker, or add nodes, to use all of them.",
-                len(self._ready), n, cpus, rc.cpus_per_worker, len(self._ready),
-            )
-
-    def _poll_pings(self, timeout: float = 0.0) -> list[str]:
-        """Take back suspect actors whose ping answered (waiting up to ``timeout`` seconds).
-
-        Returns the first line of each error a ping raised (that actor is pinged afresh).
-        """
-        import ray
-
-        if not self._pings:
-            return []
-        if timeout > 0:
-            self.blocking_ping_waits += 1
-        refs = list(self._pings.values())
-        done, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
-        done = set(done)
-        errors = []
-        for i, ping in list(self._pings.items()):
-            if ping not in done:
-                continue
-            try:
-                self._pids[i] = int(ray.get(ping))
-            except Exception as err:  # died again, or its constructor failed: ping afresh
-                errors.append(str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__)
-                self._pings[i] = self._actors[i].pid.remote()
-                continue
-            del self._pings[i]
-            if i not in self._ready:
-                self._ready.add(i)
-                log.info("worker %d (pid %d) is back", i, self._pids[i])
-        return errors
-
-    def _suspect(self, i: int, kill: bool = False) -> None:
-        """Take actor ``i`` out of work until it answers a ping; ``kill`` restarts it first."""
-        import ray
-
-        self._ready.discard(i)
-        if kill:
-            try:
-                ray.kill(self._actors[i], no_restart=False)  # Ray restarts it (max_restarts=-1)
-            except Exception:  # already gone: its restart is under way
-                pass
-        self._pings[i] = self._actors[i].pid.remote()
-
-    def _await_worker(self) -> None:
-        """Block until some suspect worker answers: only when no worker is left to run a slice."""
-        rc = self.cfg.ray
-        t_end = time.monotonic() + rc.start_timeout_s
-        while not self._ready and time.monotonic() < t_end:
-            self._poll_pings(timeout=min(1.0, max(0.0, t_end - time.monotonic())))
-        if not self._ready:
-            raise ClusterError(
-                f"no rollout worker answered for ray.start_timeout_s={rc.start_timeout_s:g} s"
-                f" ({len(self._actors)} configured); check the cluster's nodes"
-            )
-
-    def _ask_ready(self, method: str) -> list:
-        """``method()`` of each ready actor (index order); those that do not answer in time are left out."""
-        import ray
-
-        order = sorted(self._ready)
-        refs = [getattr(self._actors[i], method).remote() for i in order]
-        done, _ = ray.wait(refs, num_returns=len(refs), timeout=RSS_TIMEOUT_S)
-        out = []
-        for ref in refs:
-            if ref in done:
-                try:
-                    out.append(ray.get(ref))
-                except Exception:  # died meanwhile: left out
-                    pass
-        return out
+        """Stop the workers (nothing to stop in-process). Safe to call twice."""
+        if self.pool is not None:
+            self.pool.close()
 
     # ------------------------------------------------------------------------- deadlines
     def slice_timeout(self) -> float:
@@ -314,23 +187,23 @@ class Evaluator:
 
         The deadline counts the slices already queued on that actor: they run one after another.
         """
-        load = {i: 0 for i in self._ready if i not in avoid and i not in gen.late_actors}
+        load = {i: 0 for i in self.pool.ready if i not in avoid and i not in gen.late_actors}
         if not load:
             return None
         for run in gen.pending.values():
             if run.actor in load:
                 load[run.actor] += 1
-        i = min(load, key=lambda j: (load[j], (j - s.slice_id) % len(self._actors)))
+        i = min(load, key=lambda j: (load[j], (j - s.slice_id) % len(self.pool.actors)))
         deadline = time.monotonic() + (load[i] + 1) * self.slice_timeout()
-        gen.pending[self._actors[i].evaluate.remote(gen.task_ref, s)] = _Run(s, i, deadline)
+        gen.pending[self.pool.actors[i].evaluate.remote(gen.task_ref, s)] = _Run(s, i, deadline)
         return i
 
     def _evaluate_remote(self, task: GenerationTask, slices: list[Slice]) -> _Generation:
         import ray
 
-        self._poll_pings()  # timeout 0: take back workers that answered since the last generation
-        if not self._ready:
-            self._await_worker()
+        self.pool.poll_pings()  # timeout 0: take back workers that answered since the last generation
+        if not self.pool.ready:
+            self.pool.await_worker()
         gen = _Generation(ray.put(task), {s.slice_id: s for s in slices}, expected_checksums(task, slices))
         gen.attempts = {s.slice_id: 0 for s in slices}
         for s in slices:
@@ -344,7 +217,7 @@ class Evaluator:
                 self._collect(gen, done[0])
             else:
                 self._handle_late(gen)
-            self._poll_pings()  # timeout 0: restarted workers rejoin as soon as they answer
+            self.pool.poll_pings()  # timeout 0: restarted workers rejoin as soon as they answer
         self._drop_stale(gen)
         self.total_retries += gen.retries
         return gen
@@ -359,7 +232,7 @@ class Evaluator:
         try:
             res: SliceResult = ray.get(ref)
         except RayActorError as err:
-            self._suspect(run.actor)
+            self.pool.suspect(run.actor)
             if s.slice_id in gen.results or any(r.slice.slice_id == s.slice_id for r in gen.pending.values()):
                 return  # another copy of the slice won or still runs
             self._rerun_after_death(gen, run, err)
@@ -385,9 +258,9 @@ class Evaluator:
         j = self._submit(gen, s, avoid={run.actor})
         if j is None:  # no other worker is ready: restart the late ones, wait for one to come back
             for i in list(gen.late_actors):
-                self._suspect(i, kill=True)
+                self.pool.suspect(i, kill=True)
                 gen.late_actors.discard(i)
-            self._await_worker()
+            self.pool.await_worker()
             j = self._submit(gen, s)
         if j is None:
             raise ClusterError(f"no worker left to re-run slice {s.slice_id} of generation {s.generation}")
@@ -414,17 +287,17 @@ class Evaluator:
                 log.warning(
                     "worker %d (pid %s) passed the %.1f s deadline on slice %d of generation %d; re-running it on"
                     " worker %d (the first result wins)",
-                    run.actor, self._pids.get(run.actor, "?"), self.slice_timeout(), s.slice_id, s.generation, j,
+                    run.actor, self.pool.pids.get(run.actor, "?"), self.slice_timeout(), s.slice_id, s.generation, j,
                 )
                 continue
             # nobody else can run it: restart the late worker; its death re-runs its slices (`_collect`)
             if run.actor not in restarted:
                 log.warning(
                     "worker %d (pid %s) passed the %.1f s deadline on slice %d of generation %d and no other"
-                    " worker is free; restarting it", run.actor, self._pids.get(run.actor, "?"),
+                    " worker is free; restarting it", run.actor, self.pool.pids.get(run.actor, "?"),
                     self.slice_timeout(), s.slice_id, s.generation,
                 )
-                self._suspect(run.actor, kill=True)
+                self.pool.suspect(run.actor, kill=True)
                 restarted.add(run.actor)
             gen.late_actors.discard(run.actor)  # restarted: it may take work again once it answers
             run.deadline = now + self.cfg.ray.start_timeout_s  # its RayActorError comes well before
@@ -434,10 +307,10 @@ class Evaluator:
         import ray
 
         run = gen.pending.pop(ref)
-        if run.late and run.actor in self._ready:
+        if run.late and run.actor in self.pool.ready:
             log.warning("restarting worker %d (pid %s): it was late on slice %d of generation %d",
-                        run.actor, self._pids.get(run.actor, "?"), run.slice.slice_id, run.slice.generation)
-            self._suspect(run.actor, kill=True)
+                        run.actor, self.pool.pids.get(run.actor, "?"), run.slice.slice_id, run.slice.generation)
+            self.pool.suspect(run.actor, kill=True)
             gen.late_actors.discard(run.actor)
         else:
             try:
@@ -481,7 +354,7 @@ class Evaluator:
             env_steps=env_steps,
             obs_stats=stats,
             retries=retries,
-            workers_alive=len(self._ready) if self._actors else 1,
+            workers_alive=len(self.pool.ready) if self.pool is not None else 1,
             seconds_per_slice=[results[s.slice_id].seconds for s in slices],
             late_slices=late,
         )
