@@ -9,8 +9,8 @@ Named sets, for a task's range ``[g_min, g_max)`` with ``Δ = g_max - g_min``:
 - ``train``: the run's training goals (``env.goals``, else the task's 8-goal grid);
 - ``unseen``: the task's 12 goals evenly over the range (TASKS.md);
 - ``all``: both, duplicates dropped, sorted;
-- ``interp72``: 72 goals evenly over ``[g_min + Δ/8, g_max - Δ/8]``, endpoints included (PDLF's
-  unseen-goal figure).
+- ``interp72``: PDLF's 72 unseen-goal figure goals ``a + (b - a) i / 72``, ``i = 0..71`` (no
+  endpoint), with ``a = g_min + Δ/8``, ``b = g_max - Δ/8`` and ``Δ`` the goal range.
 
 An explicit list is comma-separated numbers in the task's goal units, kept in the given order.
 A goal that coincides (to 1e-9) with a training goal counts as ``seen``, whatever the set.
@@ -100,7 +100,8 @@ def named_goals(spec, name: str, train: Sequence[float] | None = None) -> np.nda
         return np.sort(goals[keep]).astype(np.float64)
     if name == "interp72":
         delta = spec.goal_high - spec.goal_low
-        return np.linspace(spec.goal_low + delta / 8, spec.goal_high - delta / 8, 72)
+        a, b = spec.goal_low + delta / 8, spec.goal_high - delta / 8
+        return a + (b - a) * np.arange(72, dtype=np.float64) / 72  # as PDLF's figure code: no endpoint
     raise ConfigError(f"unknown goal set {name!r}: choose one of {', '.join(GOAL_SETS)}")
 
 

@@ -42,9 +42,11 @@ def test_goal_sets_mark_training_goals_as_seen(tiny_runs):
     assert len(sel.goals) == 12 and set(sel.goals[sel.seen].tolist()) == {1.0, 3.25, 5.5, 7.75}
     sel = parse_goals("all", spec)
     assert len(sel.goals) == 16 and sel.seen.sum() == 8 and np.all(np.diff(sel.goals) > 0)
+    # PDLF's 72 goals: a + (b - a) i / 72, i = 0..71, a = 1 + 9/8, b = 10 - 9/8 (no endpoint)
     sel = parse_goals("interp72", spec)
-    assert len(sel.goals) == 72 and sel.goals[0] == pytest.approx(2.125) and sel.goals[-1] == pytest.approx(8.875)
-    assert sel.seen[0] and sel.seen[-1] and not sel.outside.any()
+    np.testing.assert_allclose(sel.goals, 2.125 + 6.75 * np.arange(72) / 72, rtol=0, atol=1e-12)
+    assert sel.goals[-1] == pytest.approx(8.78125) and not sel.outside.any()
+    assert np.flatnonzero(sel.seen).tolist() == [0, 12, 24, 36, 48, 60]  # training goals 2.125 .. 7.75
 
 
 @pytest.mark.parametrize("kind", ["plastic", "direct"])
