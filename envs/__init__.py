@@ -8,6 +8,7 @@ from pdlf.envs import ant_dir, halfcheetah_vel, hopper_vel, swimmer_dir  # noqa:
 from pdlf.envs import copy_task, fetch, ur5e  # noqa: F401  (registers)
 from pdlf.envs.vector import BatchedEnv, make_batched
 from pdlf.envs import copy_batched  # noqa: F401,E402  (registers the copy task's BatchedEnv)
+from pdlf.envs import assoc_task  # noqa: F401,E402  (registers assoc: spec, gym id, BatchedEnv)
 
 __all__ = [
     "TASKS",

@@ -76,9 +76,16 @@ class CopyBatchedEnv(BatchedEnv):
         cfg: the `CopyTaskConfig` (length, delay).
         params: the full settings, defaults filled in.
         recall_start: 0-based index of the first recall step, ``L + D + 1``.
-        items: ``[B, L]`` int8, the bits of the current episodes (the recall targets, in order).
+        items: ``[B, L]`` int8, the bits of the current episodes, in input order.
+        recall_targets: ``[B, L]`` int8, the target of each recall step (here `items` itself).
         task_hooks: ``(MembraneReset(L+1, L+D+1),)`` with ``membrane_reset``, else empty.
+
+    Subclasses of the same phase structure (``pdlf.envs.assoc_task.AssocBatchedEnv``) set
+    `task` and override `_draw` (one seed's sequence), `_assign` (the batch's from those) and
+    `_observe`; the per-seed cache, the rewards, the episode end and the hook are shared.
     """
+
+    task = TASK
 
     def __init__(
         self,
@@ -87,31 +94,42 @@ class CopyBatchedEnv(BatchedEnv):
         extrapolate: bool = False,
         params: Mapping[str, Any] | None = None,
     ) -> None:
-        self.params = copy_params(params)
+        self.params = copy_params(params, self.task)
         length, delay = int(self.params["length"]), int(self.params["delay"])
         self.cfg = CopyTaskConfig(length=length, delay=delay)
         T = self.cfg.steps
         if max_steps is not None and int(max_steps) != T:
             raise ConfigError(
-                f"env.episode_steps={max_steps}: the copy task's episodes are T = 2L+D+1 = {T}"
-                f" steps (length={length}, delay={delay}); set it to 0 (the task's own)"
+                f"env.episode_steps={max_steps}: the {self.task.name} task's episodes are"
+                f" T = 2L+D+1 = {T} steps (length={length}, delay={delay});"
+                " set it to 0 (the task's own)"
             )
-        super().__init__(TASK, batch_size, T, extrapolate)
+        super().__init__(self.task, batch_size, T, extrapolate)
         self.recall_start = self.cfg.recall_start
         self.reward_kind = str(self.params["reward"])
         self.margin = float(self.params["margin"])
         if self.params["membrane_reset"]:
             self.task_hooks = (MembraneReset(self.cfg.length + 1, self.recall_start),)
         self.items = np.zeros((self.batch_size, self.cfg.length), dtype=np.int8)
+        self.recall_targets = self.items
         self._cache: dict[int, np.ndarray] = {}
 
-    def _bits(self, seed: int) -> np.ndarray:
-        bits = self._cache.get(seed)
-        if bits is None:
+    def _draw(self, seed: int) -> np.ndarray:
+        """The sequence of `seed` as the gym env draws it: here its ``[L]`` bits."""
+        return sequence_bits(self.cfg, seed)
+
+    def _sequence(self, seed: int) -> np.ndarray:
+        """`_draw`, cached per distinct seed."""
+        drawn = self._cache.get(seed)
+        if drawn is None:
             if len(self._cache) >= CACHE_LIMIT:
                 self._cache.clear()
-            bits = self._cache[seed] = sequence_bits(self.cfg, seed)
-        return bits
+            drawn = self._cache[seed] = self._draw(seed)
+        return drawn
+
+    def _assign(self, rows: np.ndarray) -> None:
+        """Make ``rows`` (``[B, ...]``, one `_draw` result per member) the current episodes."""
+        self.items = self.recall_targets = rows
 
     def _observe(self, k: int) -> np.ndarray:
         """Observations of step index ``k`` (0-based) for every member; zeros once ``k == T``."""
@@ -125,8 +143,8 @@ class CopyBatchedEnv(BatchedEnv):
 
     def _reset(self, goals: np.ndarray, seeds: list[int]) -> np.ndarray:
         distinct, index = np.unique(np.asarray(seeds, dtype=np.int64), return_inverse=True)
-        table = np.stack([self._bits(int(s)) for s in distinct])  # [U, L]
-        self.items = table[index.reshape(-1)]
+        table = np.stack([self._sequence(int(s)) for s in distinct])  # [U, ...]
+        self._assign(table[index.reshape(-1)])
         return self._observe(0)
 
     def _step(self, actions: np.ndarray, active: np.ndarray):
@@ -134,7 +152,7 @@ class CopyBatchedEnv(BatchedEnv):
         out = actions[:, 0]
         reward = np.zeros(self.batch_size, dtype=np.float64)
         if t >= self.recall_start:
-            target = self.items[:, t - self.recall_start]
+            target = self.recall_targets[:, t - self.recall_start]
             if self.reward_kind == "margin":
                 sign = 2.0 * target.astype(np.float64) - 1.0
                 reward = margin_reward(sign, out, self.cfg.threshold, self.margin)

@@ -221,16 +221,21 @@ PARAM_DEFAULTS: dict[str, object] = {
 }
 
 
-def check_copy_params(params: Mapping[str, Any]) -> None:
+def check_copy_params(params: Mapping[str, Any], max_length: int | None = None) -> None:
     """Raise a one-line `ConfigError` naming ``env.params.KEY`` for the first unusable value.
 
-    ``length`` integer >= 1; ``delay`` integer >= 0; ``reward`` one of `REWARDS`; ``margin`` a
-    finite number > 0; ``membrane_reset`` true or false. Unknown keys are `TaskSpec.check_params`'s.
+    ``length`` integer >= 1 (and <= `max_length` when given: the associative-recall task's keys
+    are one-hot over 16 positions); ``delay`` integer >= 0; ``reward`` one of `REWARDS`;
+    ``margin`` a finite number > 0; ``membrane_reset`` true or false. Unknown keys are
+    `TaskSpec.check_params`'s.
     """
     for key, value in params.items():
         problem = None
         is_int = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-        if key in ("length", "delay"):
+        if key == "length" and max_length is not None:
+            if not is_int or not 1 <= value <= max_length:
+                problem = f"must be an integer in 1..{max_length}"
+        elif key in ("length", "delay"):
             low = 1 if key == "length" else 0
             if not is_int or value < low:
                 problem = f"must be an integer >= {low}"
@@ -249,10 +254,13 @@ def check_copy_params(params: Mapping[str, Any]) -> None:
             raise ConfigError(f"env.params.{key}={value!r}: {problem}")
 
 
-def copy_params(params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """`PARAM_DEFAULTS` updated with ``params``, after `TASK.check_params` (names and values)."""
+def copy_params(
+    params: Mapping[str, Any] | None = None, task: TaskSpec | None = None
+) -> dict[str, Any]:
+    """`PARAM_DEFAULTS` updated with ``params``, after ``task.check_params`` (names and values;
+    default task: the copy task's `TASK`; the associative-recall task takes the same keys)."""
     params = dict(params or {})
-    TASK.check_params(params)
+    (TASK if task is None else task).check_params(params)
     return {**PARAM_DEFAULTS, **params}
 
 
@@ -291,9 +299,13 @@ class CopyEnv(gymnasium.Env):
     the unclipped output), 0 elsewhere. The episode terminates after ``T = 2L + D + 1`` steps
     (33 with the defaults L = 8, D = 16).
     ``info``: ``recall`` (this step was scored), ``correct``, ``target``, ``t``.
+
+    Subclasses (``pdlf.envs.assoc_task.AssocEnv``) set `task` and override `_draw`; the
+    observation width is ``task.obs_dim``.
     """
 
     metadata = {"render_modes": []}
+    task: TaskSpec = TASK
 
     def __init__(
         self,
@@ -309,29 +321,34 @@ class CopyEnv(gymnasium.Env):
         self.cfg = CopyTaskConfig(length=length, delay=delay)
         self._reward, self._margin = reward, float(margin)
         self._extrapolate = bool(extrapolate)
-        self._goal = None if goal is None else TASK.check_goal(goal, self._extrapolate)
+        self._goal = None if goal is None else self.task.check_goal(goal, self._extrapolate)
         self.render_mode = render_mode
-        self.observation_space = spaces.Box(0.0, 1.0, shape=(3,), dtype=np.float32)
+        width = self.task.obs_dim
+        self.observation_space = spaces.Box(0.0, 1.0, shape=(width,), dtype=np.float32)
         self.action_space = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
-        self._inputs = np.zeros((self.cfg.steps, 3), dtype=np.float32)
+        self._inputs = np.zeros((self.cfg.steps, width), dtype=np.float32)
         self._targets = np.zeros(self.cfg.steps, dtype=np.int64)
         self._t = 0
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         if options is not None and options.get("goal") is not None:
-            TASK.check_goal(options["goal"], self._extrapolate)
-        g = torch.Generator().manual_seed(int(self.np_random.integers(2**62)))
-        batch = make_copy_batch(self.cfg, 1, g)
-        self._inputs = batch.inputs[:, 0].numpy()
-        self._targets = batch.targets[:, 0].numpy()
+            self.task.check_goal(options["goal"], self._extrapolate)
+        self._inputs, self._targets = self._draw()
         self._t = 0
         return self._inputs[0].copy(), {"t": 0}
+
+    def _draw(self) -> tuple[np.ndarray, np.ndarray]:
+        """A new sequence from ``self.np_random``: inputs ``[T, obs_dim]`` float32 and targets
+        ``[T]`` int64 (0 outside the recall window)."""
+        g = torch.Generator().manual_seed(int(self.np_random.integers(2**62)))
+        batch = make_copy_batch(self.cfg, 1, g)
+        return batch.inputs[:, 0].numpy(), batch.targets[:, 0].numpy()
 
     def step(self, action):
         t = self._t
         if t >= self.cfg.steps:
-            raise RuntimeError("the copy episode is over: call reset()")
+            raise RuntimeError(f"the {self.task.name} episode is over: call reset()")
         recall = t >= self.cfg.recall_start
         out = float(np.asarray(action).reshape(-1)[0])
         bit = int(out > self.cfg.threshold)
@@ -342,7 +359,7 @@ class CopyEnv(gymnasium.Env):
             reward = margin_reward(sign, out, self.cfg.threshold, self._margin) if recall else 0.0
         self._t = t + 1
         done = self._t == self.cfg.steps
-        obs = np.zeros(3, dtype=np.float32) if done else self._inputs[self._t].copy()
+        obs = self._inputs[self._t].copy() if not done else np.zeros_like(self._inputs[0])
         info = {"recall": recall, "correct": correct, "target": int(self._targets[t]), "t": t}
         return obs, float(reward), done, False, info
 

@@ -1,7 +1,7 @@
-r"""Working memory on the copy task (TASKS.md), trained and tested through the one training path.
+r"""Working memory on the copy task (TASKS.md) and on associative recall, through the one training path.
 
-A copy-task run is an ordinary run config on the task ``copy`` (``configs/copy.yaml``), so it
-trains with `pdlf train`'s `Trainer` (checkpoints, bit-identical resume, metrics.csv,
+A working-memory run is an ordinary run config on the task ``copy`` (``configs/copy.yaml``) or
+``assoc`` (``configs/assoc.yaml``), so it trains with `pdlf train`'s `Trainer` (checkpoints, bit-identical resume, metrics.csv,
 TensorBoard, Ray workers) and is scored by the same generation-fitness function as every task:
 each of ``env.repeats`` sequences is one episode of ``T = 2L + D + 1`` steps, and a sequence's
 return is the number of recall bits reproduced (``env.params.reward: accuracy``), so
@@ -23,6 +23,11 @@ hidden→hidden weights → 1 output; every search starts at the zero centre, PD
 Membrane reset (spec §5): ``env.params.membrane_reset: true`` zeroes every membrane, spike, trace
 and GRU state before each of the ``D + 1`` silent steps; fast weights are never touched. It is a
 hook of the task itself, so it applies in training (``--train-reset``) and testing alike.
+
+Associative recall (``assoc``) shows each bit with a one-hot key during the input phase and only
+the keys, in a shuffled order, during recall: with the membrane reset on (its default here) no
+activity survives the delay, so only fast weights can hold the key → bit associations, and a
+direct-weight agent is at chance by construction.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ from pdlf.registry import did_you_mean
 KINDS = ("plastic", "direct", "hybrid")
 TEST_SEED_PURPOSE = 4  # `generation_seed` purpose of the held-out test sequences
 
-# The copy-task run config: configs/copy.yaml holds the same (a test checks it).
+# The working-memory run configs: configs/copy.yaml and configs/assoc.yaml hold the same (a test checks it).
 COPY_CONFIG: dict[str, Any] = {
     "env": {"name": "copy", "goals": [0.5], "repeats": 32, "normalize_obs": False,
             "params": {"length": 8, "delay": 16, "reward": "accuracy", "membrane_reset": False}},
@@ -56,6 +61,11 @@ COPY_CONFIG: dict[str, Any] = {
     "ray": {"workers": 0, "max_batch": 8192},
     "checkpoint": {"every": 10},
 }
+ASSOC_CONFIG: dict[str, Any] = {
+    **COPY_CONFIG,
+    "env": {**COPY_CONFIG["env"], "name": "assoc", "params": {**COPY_CONFIG["env"]["params"], "membrane_reset": True}},
+}
+TASK_CONFIGS: dict[str, dict[str, Any]] = {"copy": COPY_CONFIG, "assoc": ASSOC_CONFIG}
 KIND_OVERRIDES: dict[str, tuple[str, ...]] = {
     "plastic": ("agent.gru_hidden=0",),
     "direct": ("rule.name=none", "agent.gru_hidden=0"),
@@ -76,16 +86,18 @@ def kind_config(data: dict[str, Any], kind: str, overrides: list[str] | tuple[st
         raise ConfigError(f"unknown working-memory kind {kind!r}: {did_you_mean(kind, KINDS)}")
     own = KIND_OVERRIDES[kind] if kind != "hybrid" else (f"agent.gru_hidden={gru_hidden}",)
     cfg = config_from_dict(data, [*overrides, *own])
-    if cfg.env.name != "copy":
-        raise ConfigError(f"env.name={cfg.env.name!r}: working-memory runs use the copy task (env.name=copy)")
+    if cfg.env.name not in TASK_CONFIGS:
+        raise ConfigError(f"env.name={cfg.env.name!r}: working-memory runs use {' or '.join(TASK_CONFIGS)}")
     if kind != "direct" and cfg.rule.name == "none":
         raise ConfigError(f"rule.name='none' with kind {kind}: the {kind} kind needs a plasticity rule (use kind direct)")
     return cfg
 
 
 def copy_task(cfg: RunConfig) -> CopyTaskConfig:
-    """The run's copy-task condition (length L, delay D) from ``env.params``, defaults filled in."""
-    params = copy_params(cfg.env.params)
+    """The run's length L and delay D (``env.params``, defaults filled in); both tasks take T = 2L + D + 1."""
+    from pdlf.envs import get_task
+
+    params = copy_params(cfg.env.params, get_task(cfg.env.name))
     return CopyTaskConfig(length=int(params["length"]), delay=int(params["delay"]))
 
 
@@ -167,5 +179,5 @@ def recall_accuracy(cfg: RunConfig, genome: torch.Tensor, n_sequences: int = 256
     return float(np.mean(res.returns)) / recall_length(cfg)
 
 
-__all__ = ["KINDS", "COPY_CONFIG", "KIND_OVERRIDES", "HYBRID_GRU", "kind_config", "copy_task", "recall_length", "agent_steps", "WMResult",
+__all__ = ["KINDS", "COPY_CONFIG", "ASSOC_CONFIG", "TASK_CONFIGS", "KIND_OVERRIDES", "HYBRID_GRU", "kind_config", "copy_task", "recall_length", "agent_steps", "WMResult",
            "train", "held_out_seeds", "recall_accuracy"]

@@ -4,8 +4,10 @@
     pdlf wm --sweep --lengths 8 16 --delays 0 16   accuracy heatmaps over an L × D grid
     pdlf wm --quick --json                     tiny budget, one JSON object on stdout
     pdlf wm --L 8 --D 16 es.popsize=128 ray.workers=2     # any run-config override
+    pdlf wm --task assoc --L 8 --D 16          # associative recall (membrane reset on by default)
 
-Each kind is an ordinary copy-task run (`pdlf.wm`, ``configs/copy.yaml``) trained by the
+Each kind is an ordinary copy-task (or ``--task assoc``) run (`pdlf.wm`, ``configs/copy.yaml``,
+``configs/assoc.yaml``) trained by the
 `Trainer` into ``OUT/runs/<kind>[_L<L>_D<D>]`` (checkpoints, metrics.csv, TensorBoard), with the
 same budget for every kind: popsize × generations × sequences of ``2L + D + 1`` steps. Each trained
 centre is tested on the same held-out sequences with and without the membrane reset during the
@@ -13,7 +15,7 @@ delay (spec §5). Figures: ``train_curves.png`` and ``membrane_reset.png`` (one 
 ``heatmap_<kind>.png`` (sweep, accuracy without | with the reset). ``result.json`` holds what
 ``--json`` prints; ``center_<kind>.pt`` (or ``center_<kind>_L<L>_D<D>.pt``) the genomes.
 
-Precedence: ``configs/copy.yaml``'s values (`pdlf.wm.COPY_CONFIG`) < ``--config FILE`` (a run
+Precedence: ``configs/<task>.yaml``'s values (`pdlf.wm.TASK_CONFIGS`) < ``--config FILE`` (a run
 config) < ``--sweep``'s smaller budget < ``--quick`` < flags < ``KEY=VALUE`` overrides.
 """
 
@@ -31,7 +33,7 @@ from pdlf.config import RunConfig
 from pdlf.errors import ConfigError
 from pdlf.outputs import prepare_output_dir
 from pdlf.plots import new_figure, save_figure
-from pdlf.wm import COPY_CONFIG, HYBRID_GRU, KINDS, WMResult, agent_steps, kind_config, recall_accuracy, recall_length, train
+from pdlf.wm import HYBRID_GRU, KINDS, TASK_CONFIGS, WMResult, agent_steps, kind_config, recall_accuracy, recall_length, train
 
 SWEEP_BUDGET = ("es.popsize=64", "es.generations=40", "env.repeats=16")
 QUICK = ("es.popsize=8", "es.generations=3", "env.repeats=4", "agent.hidden=[8]")
@@ -48,6 +50,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", help="dotted run-config overrides, e.g. es.popsize=128")
     parser.add_argument("--L", type=int, default=None, help="bits to memorise (default 8)")
     parser.add_argument("--D", type=int, default=None, help="delay steps (default 16)")
+    parser.add_argument("--task", default="copy", help=f"memory task: {' or '.join(TASK_CONFIGS)}")
     parser.add_argument("--kinds", nargs="+", default=["plastic", "direct"], help=f"agent kinds ({', '.join(KINDS)})")
     parser.add_argument("--sweep", action="store_true", help="train every (L, D) of --lengths × --delays")
     parser.add_argument("--lengths", type=int, nargs="+", default=[8, 16, 32, 64], help="sweep: L values")
@@ -76,9 +79,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def base_data(args: argparse.Namespace) -> dict:
-    """The copy-task config mapping: ``configs/copy.yaml``'s values or ``--config``."""
+    """The run-config mapping: ``configs/<--task>.yaml``'s values or ``--config``."""
     if not args.config:
-        return COPY_CONFIG
+        if args.task not in TASK_CONFIGS:
+            raise ConfigError(f"--task {args.task!r}: choose {' or '.join(TASK_CONFIGS)}")
+        return TASK_CONFIGS[args.task]
     path = Path(args.config)
     if not path.is_file():
         raise ConfigError(f"--config {args.config!r} does not exist: give a copy-task run config (see configs/copy.yaml)")
@@ -197,11 +202,12 @@ def run_single(args: argparse.Namespace, kinds: list[str], out: Path, log) -> di
             f"({summaries[kind]['seconds_per_generation']:.3f} s/generation)")
     cfg = cell_config(args, kinds[0])
     length, delay = recall_length(cfg), int(cfg.env.params["delay"])
-    title = f"copy task L={length} D={delay}"
+    reset = " (membrane reset in training)" if cfg.env.params.get("membrane_reset") else ""
+    title = f"{cfg.env.name} task L={length} D={delay}{reset}"
     pngs = [out / "train_curves.png", out / "membrane_reset.png"]
     plot_curves(summaries, title, pngs[0])
     plot_membrane_reset(summaries, title, pngs[1])
-    return {"mode": "single", "L": length, "D": delay, "budget": budget(cfg), "kinds": summaries,
+    return {"mode": "single", "task": cfg.env.name, "L": length, "D": delay, "budget": budget(cfg), "kinds": summaries,
             "pngs": [str(p) for p in pngs], "config": cfg.to_dict()}
 
 
@@ -225,7 +231,8 @@ def run_sweep(args: argparse.Namespace, kinds: list[str], lengths: list[int], de
         plot_heatmap(kind, cells, lengths, delays, path)
         pngs.append(str(path))
     cfg = cell_config(args, kinds[0])
-    return {"mode": "sweep", "L": lengths, "D": delays, "budget": budget(cfg), "grid": grid, "pngs": pngs,
+    return {"mode": "sweep", "task": cfg.env.name, "L": lengths, "D": delays, "budget": budget(cfg), "grid": grid,
+            "pngs": pngs,
             "config": cfg.to_dict()}
 
 

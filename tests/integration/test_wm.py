@@ -18,7 +18,7 @@ from pdlf.envs import make_batched
 from pdlf.errors import ConfigError
 from pdlf.rollout import rollout
 from pdlf.snn.network import PlasticSNN, genome_layout
-from pdlf.wm import COPY_CONFIG, kind_config, recall_accuracy, train
+from pdlf.wm import COPY_CONFIG, TASK_CONFIGS, kind_config, recall_accuracy, train
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,8 +44,9 @@ def _agent_and_genomes(cfg, pop: int, scale: float, seed: int = 0):
     return agent, genomes
 
 
-def test_copy_yaml_is_the_wm_default():
-    assert load_config(ROOT / "configs" / "copy.yaml") == kind_config(COPY_CONFIG, "plastic")
+@pytest.mark.parametrize("task", ["copy", "assoc"])
+def test_task_yaml_is_the_wm_default(task):
+    assert load_config(ROOT / "configs" / f"{task}.yaml") == kind_config(TASK_CONFIGS[task], "plastic")
 
 
 @pytest.mark.parametrize("kind", ["plastic", "direct", "hybrid"])
@@ -225,3 +226,14 @@ def test_cli_bad_flag_is_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "es.popsize" in err
     assert not (tmp_path / "x").exists()  # validated before the directory is made
+
+
+def test_cli_assoc_task_trains_both_kinds_and_the_direct_one_is_at_chance_with_the_reset(tmp_path, capsys):
+    out = tmp_path / "assoc"
+    rc = main(["wm", "--task", "assoc", "--quick", "--L", "3", "--D", "2", "--json", "--out", str(out)])
+    assert rc == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["task"] == "assoc" and report["config"]["env"]["params"]["membrane_reset"] is True
+    direct = report["kinds"]["direct"]
+    assert 0.35 < direct["accuracy_membrane_reset"] < 0.65  # no memory survives the delay: chance
+    assert report["kinds"]["plastic"]["genome_size"] > direct["genome_size"] > 0
