@@ -193,11 +193,12 @@ class RolloutWorker:
         return peak_rss_mib()
 
 
-def init_ray(address: str = "", num_cpus: int | None = None, connect_timeout_s: float = 10.0) -> None:
+def init_ray(address: str = "", num_cpus: int | None = None, connect_timeout_s: float = 10.0) -> bool:
     """Start a local Ray bound to 127.0.0.1 (``address`` empty) or join the cluster at ``address``.
 
     Sets ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` before importing Ray, so a local Ray listens on
     loopback only; no dashboard. Does nothing if Ray is already initialised in this process.
+    Returns True if this call initialised Ray (the caller then owns it and shuts it down).
     Before joining, ``address`` (``host:port`` or ``ray://host:port``) is probed: a TCP connect,
     then a gRPC handshake, each within ``connect_timeout_s`` seconds; an address where no Ray
     listens raises `ClusterError` (one line) instead of letting ``ray.init`` retry for minutes.
@@ -207,7 +208,7 @@ def init_ray(address: str = "", num_cpus: int | None = None, connect_timeout_s: 
 
     quiet_ray_logs()
     if ray.is_initialized():
-        return
+        return False
     if address:
         if address != "auto":  # "auto" = the cluster `ray start` left on this machine: Ray finds it
             host, port = parse_address(address)
@@ -220,6 +221,7 @@ def init_ray(address: str = "", num_cpus: int | None = None, connect_timeout_s: 
     else:
         # address="local" always starts a new Ray: never join another process's cluster by accident
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+    return True
 
 
 _CHECK = (

@@ -40,7 +40,6 @@ from pdlf.es.evaluator import Evaluator
 from pdlf.es.generation import generation_fitness, new_normalizer, training_goals
 from pdlf.es.searchers import ExplicitPopulation
 from pdlf.snn.network import genome_layout
-from pdlf.workers import init_ray
 
 
 class PlasticityProblem(Problem):
@@ -73,7 +72,6 @@ class PlasticityProblem(Problem):
         self.last_diverged = 0
         self._bounds = self.layout.bounds()
         self._evaluator: Evaluator | None = None
-        self._started_ray = False
         super().__init__(
             "max",
             solution_length=self.layout.size,
@@ -105,25 +103,14 @@ class PlasticityProblem(Problem):
     def evaluator(self) -> Evaluator:
         """The `Evaluator` (started on first use: in-process or ``ray.workers`` Ray actors)."""
         if self._evaluator is None:
-            if self.cfg.ray.workers > 0:
-                import ray
-
-                if not ray.is_initialized():
-                    init_ray(self.cfg.ray.address)
-                    self._started_ray = True
             self._evaluator = Evaluator(self.cfg)
         return self._evaluator
 
     def close(self) -> None:
-        """Stop the workers; shut Ray down if this problem started it. Safe to call twice."""
+        """Stop the workers; shut Ray down if they started it. Safe to call twice."""
         if self._evaluator is not None:
             self._evaluator.close()
             self._evaluator = None
-        if self._started_ray:
-            import ray
-
-            ray.shutdown()
-            self._started_ray = False
 
     def __enter__(self) -> "PlasticityProblem":
         return self

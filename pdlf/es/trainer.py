@@ -210,7 +210,6 @@ class Trainer:
         to the end); ``resume`` is the command that continues it.
         """
         end = self.cfg.es.generations if generations is None else self.generation + generations
-        started_ray = self.cfg.ray.workers > 0 and not _ray_running()
         loggers: list = []
         t0 = time.perf_counter()
         steps0 = self.env_steps
@@ -243,12 +242,8 @@ class Trainer:
             for lg in loggers:
                 lg.close()
             if self.evaluator is not None:
-                self.evaluator.close()
+                self.evaluator.close()  # also shuts down a Ray it started
                 self.evaluator = None
-            if started_ray:
-                import ray
-
-                ray.shutdown()
         seconds = time.perf_counter() - t0
         return {
             "run_dir": str(self.run_dir),
@@ -262,9 +257,3 @@ class Trainer:
             "interrupted": stop.requested,
             "resume": f"pdlf train --resume {self.run_dir}" if self.generation < end else None,
         }
-
-
-def _ray_running() -> bool:
-    import sys
-
-    return "ray" in sys.modules and sys.modules["ray"].is_initialized()

@@ -31,6 +31,7 @@ class WorkerPool:
         pings: suspect worker id -> its pending ping.
         pids: worker id -> process id, as last reported.
         blocking_ping_waits: waits on pings with a timeout > 0 (only when no worker is ready).
+        owns_ray: this pool initialised Ray (no Ray was running), so `close` shuts it down.
 
     ``worker_cls`` replaces `RolloutWorker` as the actor class: a seam for tests that inject
     hung or faulty workers.
@@ -42,14 +43,14 @@ class WorkerPool:
         self.ready: set[int] = set()
         self.pings: dict[int, object] = {}
         self.pids: dict[int, int] = {}
-        init_ray(cfg.ray.address, num_cpus=None, connect_timeout_s=cfg.ray.connect_timeout_s)
+        self.owns_ray = init_ray(cfg.ray.address, num_cpus=None, connect_timeout_s=cfg.ray.connect_timeout_s)
         cls = remote_worker_class(cfg.ray.cpus_per_worker, cfg.ray.gpus_per_worker, worker_cls or RolloutWorker)
         cfg_dict = cfg.to_dict()
         self.actors: list = [cls.remote(cfg_dict) for _ in range(cfg.ray.workers)]
         self.start()
 
     def close(self) -> None:
-        """Kill every actor (Ray does not restart a killed-for-good actor)."""
+        """Kill every actor (Ray does not restart a killed-for-good actor); shut down a Ray this pool started."""
         import ray
 
         for a in self.actors:
@@ -60,6 +61,9 @@ class WorkerPool:
         self.actors = []
         self.ready = set()
         self.pings = {}
+        if self.owns_ray:
+            ray.shutdown()
+            self.owns_ray = False
 
     def start(self) -> None:
         """Wait (up to ``ray.start_timeout_s``) for the workers the cluster can place.
