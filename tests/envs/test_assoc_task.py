@@ -17,19 +17,9 @@ from pdlf.plasticity.catalog import RuleConfig
 from pdlf.rollout import rollout
 from pdlf.snn.network import AgentConfig, PlasticSNN
 
+from batched_checks import assert_memory_task_equals_gym, step_all
+
 K = 16
-
-
-def run(env, seeds, actions):
-    """Reset with `seeds`, step every action row; obs [T+1, B, 19], rewards [T, B], dones."""
-    obs = [env.reset(np.zeros(len(seeds)), np.asarray(seeds))]
-    rewards, dones = [], []
-    for a in actions:
-        o, r, d = env.step(a)
-        obs.append(o)
-        rewards.append(r)
-        dones.append(d)
-    return np.array(obs), np.array(rewards), np.array(dones)
 
 
 def row(key=None, bit=0.0, input_flag=0.0, recall_flag=0.0):
@@ -77,7 +67,7 @@ def test_encoding_by_hand_l3_d2():
 
     batched = make_batched("assoc", 2, params={"length": 3, "delay": 2})
     assert batched.max_steps == 9 and batched.recall_start == 6
-    obs, _, _ = run(batched, [1, 1], np.zeros((9, 2, 1)))
+    obs, _, _ = step_all(batched, [1, 1], np.zeros((9, 2, 1)))
     for b in range(2):
         np.testing.assert_array_equal(obs[:9, b], EXPECTED)
         np.testing.assert_array_equal(obs[9, b], np.zeros(19))
@@ -99,22 +89,8 @@ def test_batched_equals_gym_env_per_member(params):
     seeds = np.array([5, 11, 5, 0, 123456789, 11])  # repeated seeds share one cached draw
     env = make_batched("assoc", B, params=params)
     assert isinstance(env, AssocBatchedEnv) and env.obs_dim == 19
-    T = env.max_steps
-    actions = np.random.default_rng(3).uniform(-0.5, 1.5, (T + 1, B, 1))  # one step past the end
-    obs, rewards, dones = run(env, seeds, actions)
     gym_kwargs = {k: v for k, v in params.items() if k != "membrane_reset"}
-    for b in range(B):
-        ref = gym.make("pdlf/Assoc-v0", **gym_kwargs)
-        o, _ = ref.reset(seed=int(seeds[b]))
-        np.testing.assert_array_equal(obs[0, b], o)
-        for t in range(T):
-            o, r, terminated, truncated, _ = ref.step(actions[t, b])
-            np.testing.assert_array_equal(obs[t + 1, b], o)
-            assert rewards[t, b] == r  # exact, both reward kinds
-            assert dones[t, b] == terminated and not truncated
-        assert rewards[T, b] == 0 and dones[T, b]
-        np.testing.assert_array_equal(obs[T + 1, b], np.zeros(19))
-    assert obs.dtype == np.float64 and rewards.dtype == np.float64 and dones.dtype == bool
+    assert_memory_task_equals_gym(env, "pdlf/Assoc-v0", gym_kwargs, seeds)
 
 
 class KeyValueAgent:
@@ -157,7 +133,7 @@ def test_oracle_scores_length_and_inverted_scores_zero(length):
     T, r0 = env.max_steps, env.recall_start
     copy_answer = np.full((T, B, 1), 0.9)
     copy_answer[r0:, :, 0] = env.items.T
-    _, rewards, _ = run(env, seeds, copy_answer)
+    _, rewards, _ = step_all(env, seeds, copy_answer)
     assert rewards.sum(axis=0).mean() < length - 1
 
 

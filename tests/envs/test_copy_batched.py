@@ -14,18 +14,7 @@ from pdlf.errors import ConfigError, GoalRangeError
 from pdlf.rollout import rollout
 from pdlf.snn.network import AgentConfig, PlasticSNN
 
-
-def run(env, seeds, actions, goals=None):
-    """Reset with `seeds` and step every action row; stacked obs [T+1, B, 3], rewards, dones."""
-    goals = np.zeros(len(seeds)) if goals is None else goals
-    obs = [env.reset(goals, np.asarray(seeds))]
-    rewards, dones = [], []
-    for a in actions:
-        o, r, d = env.step(a)
-        obs.append(o)
-        rewards.append(r)
-        dones.append(d)
-    return np.array(obs), np.array(rewards), np.array(dones)
+from batched_checks import assert_memory_task_equals_gym, step_all
 
 
 def answers(env, correct: bool) -> np.ndarray:
@@ -50,24 +39,9 @@ def test_batched_equals_gym_env_per_member(params):
     seeds = np.array([5, 11, 5, 0, 123456789, 11])  # repeated seeds share one cached draw
     env = make_batched("copy", B, params=params)
     assert isinstance(env, CopyBatchedEnv)
-    T = env.max_steps
-    assert T == 2 * env.cfg.length + env.cfg.delay + 1
-    actions = np.random.default_rng(3).uniform(-0.5, 1.5, (T + 1, B, 1))  # one step past the end
-    obs, rewards, dones = run(env, seeds, actions)
+    assert env.max_steps == 2 * env.cfg.length + env.cfg.delay + 1
     gym_kwargs = {k: v for k, v in params.items() if k in ("length", "delay", "reward", "margin")}
-    for b in range(B):
-        ref = gym.make("pdlf/Copy-v0", **gym_kwargs)
-        o, _ = ref.reset(seed=int(seeds[b]))
-        np.testing.assert_array_equal(obs[0, b], o)
-        for t in range(T):
-            o, r, terminated, truncated, _ = ref.step(actions[t, b])
-            np.testing.assert_array_equal(obs[t + 1, b], o)
-            assert rewards[t, b] == r  # exact, both reward kinds
-            assert dones[t, b] == terminated and not truncated
-        # after the end: frozen zero observation, no reward, still done
-        assert rewards[T, b] == 0 and dones[T, b]
-        np.testing.assert_array_equal(obs[T + 1, b], np.zeros(3))
-    assert obs.dtype == np.float64 and rewards.dtype == np.float64 and dones.dtype == bool
+    assert_memory_task_equals_gym(env, "pdlf/Copy-v0", gym_kwargs, seeds)
     # the bits depend on the seed alone: equal seeds, equal bits; other seeds, other bits
     np.testing.assert_array_equal(env.items[0], env.items[2])
     assert len({tuple(row) for row in env.items}) > 1
@@ -78,12 +52,12 @@ def test_oracle_scores_length_and_inverted_scores_zero():
     env = make_batched("copy", B, params={"length": L, "delay": 4})
     seeds = np.arange(B) % 16
     env.reset(np.zeros(B), seeds)
-    _, rewards, _ = run(env, seeds, answers(env, correct=True))
+    _, rewards, _ = step_all(env, seeds, answers(env, correct=True))
     np.testing.assert_array_equal(rewards.sum(axis=0), np.full(B, float(L)))
-    _, rewards, _ = run(env, seeds, answers(env, correct=False))
+    _, rewards, _ = step_all(env, seeds, answers(env, correct=False))
     np.testing.assert_array_equal(rewards.sum(axis=0), np.zeros(B))
     # exactly 0.5 is not "above the threshold": it answers 0, so it scores the zeros
-    _, rewards, _ = run(env, seeds, np.full((env.max_steps, B, 1), 0.5))
+    _, rewards, _ = step_all(env, seeds, np.full((env.max_steps, B, 1), 0.5))
     np.testing.assert_array_equal(rewards.sum(axis=0), (env.items == 0).sum(axis=1))
 
 
@@ -99,7 +73,7 @@ def test_margin_reward_by_hand():
     seeds = np.array([one] * 5 + [zero] * 5)
     outs = np.array([0.75, 0.5, -2.0, 5.0, 0.625] * 2)
     actions = np.stack([np.full(10, 7.0), np.full(10, -7.0), outs])[:, :, None]
-    _, rewards, _ = run(env, seeds, actions)
+    _, rewards, _ = step_all(env, seeds, actions)
     np.testing.assert_array_equal(rewards[:2], np.zeros((2, 10)))  # outside recall: 0
     # target 1: (o - 0.5) / 0.5 clipped; target 0: the negative
     expected = [0.5, 0.0, -1.0, 1.0, 0.25, -0.5, 0.0, 1.0, -1.0, -0.25]

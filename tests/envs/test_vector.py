@@ -10,18 +10,9 @@ from pdlf.envs import TaskSpec, get_task, make_batched
 from pdlf.envs.vector import GymBatchedEnv, KernelBatchedEnv
 from pdlf.errors import GoalRangeError, ShapeError, UnknownNameError
 
+from batched_checks import step_all
+
 LOCOMOTION = ["ant_dir", "swimmer_dir", "halfcheetah_vel", "hopper_vel"]
-
-
-def run_batched(env, goals, seeds, actions):
-    obs = [env.reset(goals, seeds)]
-    rewards, dones = [], []
-    for a in actions:
-        o, r, d = env.step(a)
-        obs.append(o)
-        rewards.append(r)
-        dones.append(d)
-    return np.array(obs), np.array(rewards), np.array(dones)
 
 
 @pytest.mark.parametrize("name", LOCOMOTION)
@@ -33,7 +24,7 @@ def test_batched_equals_sequential_gymnasium(name):
     actions = np.random.default_rng(7).uniform(-1.2, 1.2, (T, B, spec.act_dim))  # some out of range
     env = make_batched(name, B)
     assert isinstance(env, KernelBatchedEnv)
-    obs, rewards, dones = run_batched(env, goals, seeds, actions)
+    obs, rewards, dones = step_all(env, seeds, actions, goals)
     for b in range(B):
         ref = gym.make(spec.gym_id, goal=goals[b])
         o, _ = ref.reset(seed=int(seeds[b]))
@@ -137,8 +128,8 @@ def test_generic_path_agrees_with_fast_path():
     spec = get_task("halfcheetah_vel")
     goals, seeds = np.array([1.5, 8.0]), np.array([3, 4])
     actions = np.random.default_rng(0).uniform(-1, 1, (20, 2, 6))
-    fast = run_batched(make_batched("halfcheetah_vel", 2), goals, seeds, actions)
-    slow = run_batched(GymBatchedEnv(spec, 2), goals, seeds, actions)
+    fast = step_all(make_batched("halfcheetah_vel", 2), seeds, actions, goals)
+    slow = step_all(GymBatchedEnv(spec, 2), seeds, actions, goals)
     for a, b in zip(fast, slow):
         np.testing.assert_array_equal(a, b)
 
