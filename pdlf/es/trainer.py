@@ -29,7 +29,6 @@ summary says how to resume; the resumed run's metrics equal an uninterrupted run
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from pathlib import Path
@@ -145,7 +144,7 @@ class Trainer:
         restore_rng_states(state["rng"])
 
     def state(self) -> dict[str, Any]:
-        """Everything needed to continue exactly (plain tensors, arrays and numbers)."""
+        """Everything needed to continue exactly: fresh copies of plain tensors, arrays and numbers."""
         return {
             "generation": self.generation,
             "env_steps": self.env_steps,
@@ -222,7 +221,7 @@ class Trainer:
             # installed after Ray starts: Ray replaces SIGTERM's handler with one that aborts
             with stop:
                 while self.generation < end and not stop.requested:
-                    finished = copy.deepcopy(self.state())  # what an abandoned generation falls back to
+                    finished = self.state()  # copies: what an abandoned generation falls back to
                     try:
                         last = self.step()
                     except KeyboardInterrupt:
