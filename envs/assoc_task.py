@@ -4,16 +4,17 @@ The copy task's phases (``pdlf.envs.copy_task``), ``T = 2L + D + 1`` steps (``L`
 ``D`` = `delay`), with keys added and the recall order shuffled:
 
     steps [0, L)               input:  key e_t, bit b_t ~ U{0, 1}, input flag 1
-    steps [L, L + D + 1)       silent: every channel 0 (the D delay steps plus one separator)
-    steps [L + D + 1, T)       recall: key e_pi(r), recall flag 1 (bit channel 0);
-                                       target b_pi(r), r = t - (L + D + 1)
+    steps [L, L + D)           delay:  every channel 0
+    steps [L + D, 2L + D)      recall: key e_pi(r), recall flag 1 (bit channel 0);
+                                       target b_pi(r), r = t - (L + D)
+    step  2L + D               end:    every channel 0, not scored
 
 Observation (``K + 3 = 19`` channels, ``K = 16`` fixed so the task's dimensions are static):
 ``[key (K, one-hot e_i of position i, so L <= K), bit, input flag, recall flag]``. ``pi`` is a
 random permutation of the ``L`` positions drawn per sequence, so the order of the recall steps
 carries no information: only an association key -> bit stored during the input phase can answer.
 With ``membrane_reset`` (the copy task's task hook, `MembraneReset`: membranes, spikes, traces
-and any GRU state zeroed before actions ``L+1 .. L+D+1``, counted from 1) nothing but the fast
+and any GRU state zeroed before actions ``L+1 .. L+D``, counted from 1: every delay step) nothing but the fast
 weights survives to the recall phase, and an agent whose weights do not change (rule ``none``)
 sees, at each recall step, only the keys shown so far in the recall phase: chance (0.5).
 
@@ -29,8 +30,8 @@ params=...)``) steps ``B`` of them as numpy arrays, member ``b`` equal to ``Asso
 each distinct seed's sequence drawn once and cached. Both reuse the copy task's envs
 (`CopyEnv`, `CopyBatchedEnv`): rewards, params, cache, episode length and hook are theirs.
 
->>> obs = assoc_observation(4, np.array([[1, 0]]), np.array([[1, 0]]), delay=1)
->>> np.flatnonzero(obs[0]).tolist()  # L=2, D=1: step 4 is the first recall step, key e_1
+>>> obs = assoc_observation(3, np.array([[1, 0]]), np.array([[1, 0]]), delay=1)
+>>> np.flatnonzero(obs[0]).tolist()  # L=2, D=1: step index 3 = L + D is the first recall step, key e_1
 [1, 18]
 """
 
@@ -101,7 +102,7 @@ def assoc_observation(k: int, bits: np.ndarray, order: np.ndarray, delay: int) -
     """
     n, length = bits.shape
     obs = np.zeros((n, OBS_DIM), dtype=np.float64)
-    recall_start = length + delay + 1
+    recall_start = length + delay
     if k < length:
         obs[:, k] = 1.0
         obs[:, BIT] = bits[:, k]
@@ -139,7 +140,7 @@ class AssocEnv(CopyEnv):
         bits, order = assoc_sequence(L, self.np_random)
         inputs = np.stack([assoc_observation(k, bits[None], order[None], D)[0] for k in range(T)])
         targets = np.zeros(T, dtype=np.int64)
-        targets[self.cfg.recall_start :] = bits[order]
+        targets[self.cfg.recall_start : self.cfg.recall_stop] = bits[order]
         return inputs.astype(np.float32), targets
 
 

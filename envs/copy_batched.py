@@ -75,10 +75,11 @@ class CopyBatchedEnv(BatchedEnv):
     Attributes (besides `BatchedEnv`'s):
         cfg: the `CopyTaskConfig` (length, delay).
         params: the full settings, defaults filled in.
-        recall_start: 0-based index of the first recall step, ``L + D + 1``.
+        recall_start: 0-based index of the first recall step, ``L + D`` (PDLF's window).
         items: ``[B, L]`` int8, the bits of the current episodes, in input order.
         recall_targets: ``[B, L]`` int8, the target of each recall step (here `items` itself).
-        task_hooks: ``(MembraneReset(L+1, L+D+1),)`` with ``membrane_reset``, else empty.
+        task_hooks: ``(MembraneReset(L+1, L+D),)`` (before each of the D delay steps' actions)
+            with ``membrane_reset``, else empty.
 
     Subclasses of the same phase structure (``pdlf.envs.assoc_task.AssocBatchedEnv``) set
     `task` and override `_draw` (one seed's sequence), `_assign` (the batch's from those) and
@@ -137,7 +138,7 @@ class CopyBatchedEnv(BatchedEnv):
         if k < self.cfg.length:
             obs[:, 0] = self.items[:, k]
             obs[:, 1] = 1.0
-        elif self.recall_start <= k < self.cfg.steps:
+        elif self.recall_start <= k < self.cfg.recall_stop:
             obs[:, 2] = 1.0
         return obs
 
@@ -151,7 +152,7 @@ class CopyBatchedEnv(BatchedEnv):
         t = self.steps  # 0-based index of the step being taken (action number t + 1)
         out = actions[:, 0]
         reward = np.zeros(self.batch_size, dtype=np.float64)
-        if t >= self.recall_start:
+        if self.recall_start <= t < self.cfg.recall_stop:
             target = self.recall_targets[:, t - self.recall_start]
             if self.reward_kind == "margin":
                 sign = 2.0 * target.astype(np.float64) - 1.0

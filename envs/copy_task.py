@@ -3,14 +3,14 @@
 A sequence of ``T = 2L + D + 1`` steps (``L`` = `length`, ``D`` = `delay`) has three phases:
 
     steps [0, L)               input:  memory bit x_t ~ U{0, 1}, input flag 1
-    steps [L, L + D + 1)       silent: every channel 0 (the D delay steps plus one separator)
-    steps [L + D + 1, T)       recall: recall flag 1, target y_t = x_{t - (L + D + 1)}
+    steps [L, L + D)           delay:  every channel 0
+    steps [L + D, 2L + D)      recall: recall flag 1, target y_t = x_{t - (L + D)}
+    step  2L + D               end:    every channel 0, not scored
 
-Input channels (binary reference, ``C = 3``): ``[memory bit, input flag, recall flag]``. The extra
-step of ``2L + D + 1`` is the separator: it keeps the recall window one step away from the last
-input even at ``D = 0``, like the delimiter step of the NTM copy task. (Zero inputs throughout,
-it is indistinguishable from one more delay step; placing it "between input and delay" or
-"between delay and recall" gives the same tensor.)
+Input channels (binary reference, ``C = 3``): ``[memory bit, input flag, recall flag]``. This is
+PDLF's generator: its recall flag is on at steps ``L + D .. 2L + D - 1`` of ``2L + D + 1``, so the
+recall window follows the delay at once (at ``D = 0``, the last input step) and the extra step is
+an unscored silent step at the end.
 
 Output: one scalar per step; the predicted bit is ``output > threshold`` (default 0.5, for outputs
 in [0, 1]). Score: the fraction of the ``L`` recall steps whose predicted bit equals the target;
@@ -57,7 +57,8 @@ class CopyTaskConfig:
 
     Attributes:
         length: L, items to memorise (and to recall), >= 1.
-        delay: D, silent steps between input and recall (one separator step is added), >= 0.
+        delay: D, silent steps between input and recall, >= 0 (one unscored silent step ends
+            the sequence).
         n_classes: K, item classes; 2 is the binary reference task.
         feature_dim: F, input channels that carry the item (1 for the reference).
         noise: std of the Gaussian noise added to the item features during the input phase.
@@ -95,8 +96,13 @@ class CopyTaskConfig:
 
     @property
     def recall_start(self) -> int:
-        """First recall step, L + D + 1."""
-        return self.length + self.delay + 1
+        """First recall step (0-based), L + D."""
+        return self.length + self.delay
+
+    @property
+    def recall_stop(self) -> int:
+        """One past the last recall step, 2L + D (step 2L + D is the unscored end step)."""
+        return self.recall_start + self.length
 
     @property
     def input_dim(self) -> int:
@@ -147,7 +153,7 @@ def make_copy_batch(
     device: torch.device | str | None = None,
 ) -> CopyBatch:
     """Draw `batch` sequences: items U{0..K-1} per step, noise N(0, 1), both from `generator`."""
-    L, T, r0 = cfg.length, cfg.steps, cfg.recall_start
+    L, T, r0, r1 = cfg.length, cfg.steps, cfg.recall_start, cfg.recall_stop
     items = torch.randint(0, cfg.n_classes, (batch, L), generator=generator)
     features = class_prototypes(cfg)[items]  # [B, L, F]
     if cfg.noise > 0.0:
@@ -155,11 +161,11 @@ def make_copy_batch(
     inputs = torch.zeros(T, batch, cfg.input_dim)
     inputs[:L, :, : cfg.feature_dim] = features.transpose(0, 1)
     inputs[:L, :, cfg.feature_dim] = 1.0
-    inputs[r0:, :, cfg.feature_dim + 1] = 1.0
+    inputs[r0:r1, :, cfg.feature_dim + 1] = 1.0
     targets = torch.zeros(T, batch, dtype=torch.long)
-    targets[r0:] = items.T
+    targets[r0:r1] = items.T
     recall_mask = torch.zeros(T, dtype=torch.bool)
-    recall_mask[r0:] = True
+    recall_mask[r0:r1] = True
     return CopyBatch(
         cfg=cfg,
         inputs=inputs.to(device),
@@ -191,9 +197,9 @@ def copy_score(outputs: torch.Tensor, batch: CopyBatch) -> torch.Tensor:
         outputs: ``[*P, T, B]`` scalar outputs, or ``[*P, T, B, K]`` logits when K > 2; any
             number of leading (population) axes.
     """
-    r0 = batch.cfg.recall_start
-    pred = predictions(outputs, batch)[..., r0:, :]  # [*P, L, B]
-    return (pred == batch.targets[r0:]).float().mean(dim=-2)
+    r0, r1 = batch.cfg.recall_start, batch.cfg.recall_stop
+    pred = predictions(outputs, batch)[..., r0:r1, :]  # [*P, L, B]
+    return (pred == batch.targets[r0:r1]).float().mean(dim=-2)
 
 
 def copy_accuracy(outputs: torch.Tensor, batch: CopyBatch) -> torch.Tensor:
@@ -349,7 +355,7 @@ class CopyEnv(gymnasium.Env):
         t = self._t
         if t >= self.cfg.steps:
             raise RuntimeError(f"the {self.task.name} episode is over: call reset()")
-        recall = t >= self.cfg.recall_start
+        recall = self.cfg.recall_start <= t < self.cfg.recall_stop
         out = float(np.asarray(action).reshape(-1)[0])
         bit = int(out > self.cfg.threshold)
         correct = recall and bit == self._targets[t]

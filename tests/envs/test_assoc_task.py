@@ -40,10 +40,10 @@ EXPECTED = np.array(
         row(key=2, bit=1, input_flag=1),
         row(),  # steps 4, 5: delay (D = 2)
         row(),
-        row(),  # step 6: separator
-        row(key=2, recall_flag=1),  # step 7: recall key e_2, target 1
+        row(key=2, recall_flag=1),  # step 6 = L + D + 1 (1-based): recall key e_2, target 1
         row(key=0, recall_flag=1),  # target 0
         row(key=1, recall_flag=1),  # target 1
+        row(),  # step 9: the unscored end step
     ]
 )
 TARGETS = [1, 0, 1]
@@ -63,10 +63,10 @@ def test_encoding_by_hand_l3_d2():
     assert terminated
     np.testing.assert_array_equal(np.array(seen[:9]), EXPECTED)
     np.testing.assert_array_equal(seen[9], np.zeros(19))
-    assert recall == [False] * 6 + [True] * 3 and targets == TARGETS
+    assert recall == [False] * 5 + [True] * 3 + [False] and targets == TARGETS
 
     batched = make_batched("assoc", 2, params={"length": 3, "delay": 2})
-    assert batched.max_steps == 9 and batched.recall_start == 6
+    assert batched.max_steps == 9 and batched.recall_start == 5
     obs, _, _ = step_all(batched, [1, 1], np.zeros((9, 2, 1)))
     for b in range(2):
         np.testing.assert_array_equal(obs[:9, b], EXPECTED)
@@ -128,11 +128,11 @@ def test_oracle_scores_length_and_inverted_scores_zero(length):
         agent = KeyValueAgent(inverted)
         result = rollout(agent, env, torch.zeros(B, 1), np.full(B, 0.5), seeds)
         np.testing.assert_array_equal(result.returns, np.full(B, expected))
-        assert agent.resets == D + 1  # the task hook ran on every silent step
+        assert agent.resets == D  # the task hook ran on every delay step
     # a copy-task answer (the bits in input order) is not the associative answer
     T, r0 = env.max_steps, env.recall_start
     copy_answer = np.full((T, B, 1), 0.9)
-    copy_answer[r0:, :, 0] = env.items.T
+    copy_answer[r0 : r0 + length, :, 0] = env.items.T
     _, rewards, _ = step_all(env, seeds, copy_answer)
     assert rewards.sum(axis=0).mean() < length - 1
 
@@ -156,7 +156,7 @@ def test_fixed_weight_agent_sees_only_the_recall_keys():
     result = rollout(agent, env, genomes, np.full(G * S, 0.5), np.tile(np.arange(S), G),
                      record_rewards=True)
     r0 = env.recall_start
-    recall_out = np.array(outputs[r0:]).T.reshape(G, S, L)  # [genome, sequence, recall step]
+    recall_out = np.array(outputs[r0 : r0 + L]).T.reshape(G, S, L)  # [genome, sequence, recall step]
     order = env.order.reshape(G, S, L)[0]
     items = env.items.reshape(G, S, L)[0]
     pairs_with_other_bits = 0
@@ -173,7 +173,7 @@ def test_fixed_weight_agent_sees_only_the_recall_keys():
     # the agent does react to the key: different first keys, different outputs (some genome)
     first = {k: recall_out[:, order[:, 0] == k, 0][:, 0] for k in range(L)}
     assert any(not np.array_equal(first[0], first[k]) for k in range(1, L))
-    accuracy = result.rewards[r0:].mean()
+    accuracy = result.rewards[r0 : r0 + L].mean()
     assert abs(accuracy - 0.5) < 0.1, accuracy  # S * L = 384 independent bits per genome
 
 
@@ -231,7 +231,7 @@ def test_registration_hook_and_gym_api():
     assert rows["assoc"]["params"] == ["length", "delay", "reward", "margin", "membrane_reset"]
     env = make_batched("assoc", 2, params={"length": 5, "delay": 3, "membrane_reset": True})
     (hook,) = env.task_hooks
-    assert isinstance(hook, MembraneReset) and (hook.first, hook.last) == (6, 9)
+    assert isinstance(hook, MembraneReset) and (hook.first, hook.last) == (6, 8)
     assert make_batched("assoc", 2).task_hooks == ()
     check_env(gym.make("pdlf/Assoc-v0").unwrapped)
 

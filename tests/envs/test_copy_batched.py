@@ -22,7 +22,7 @@ def answers(env, correct: bool) -> np.ndarray:
     T, r0 = env.max_steps, env.recall_start
     out = np.full((T, env.batch_size, 1), 0.9)
     bits = env.items.T.astype(np.float64)  # [L, B]
-    out[r0:, :, 0] = bits if correct else 1.0 - bits
+    out[r0 : r0 + env.cfg.length, :, 0] = bits if correct else 1.0 - bits
     return out
 
 
@@ -66,18 +66,18 @@ def seeds_with_first_bit(cfg, bit: int) -> int:
 
 
 def test_margin_reward_by_hand():
-    # L = 1, D = 0: steps 1 (input), 2 (separator), 3 (recall); margin 0.5
+    # L = 1, D = 0: steps 1 (input), 2 (recall), 3 (the unscored end step); margin 0.5
     env = make_batched("copy", 10, params={"length": 1, "delay": 0, "reward": "margin"})
-    assert env.max_steps == 3 and env.recall_start == 2
+    assert env.max_steps == 3 and env.recall_start == 1
     one, zero = seeds_with_first_bit(env.cfg, 1), seeds_with_first_bit(env.cfg, 0)
     seeds = np.array([one] * 5 + [zero] * 5)
     outs = np.array([0.75, 0.5, -2.0, 5.0, 0.625] * 2)
-    actions = np.stack([np.full(10, 7.0), np.full(10, -7.0), outs])[:, :, None]
+    actions = np.stack([np.full(10, 7.0), outs, np.full(10, -7.0)])[:, :, None]
     _, rewards, _ = step_all(env, seeds, actions)
-    np.testing.assert_array_equal(rewards[:2], np.zeros((2, 10)))  # outside recall: 0
+    np.testing.assert_array_equal(rewards[[0, 2]], np.zeros((2, 10)))  # outside recall: 0
     # target 1: (o - 0.5) / 0.5 clipped; target 0: the negative
     expected = [0.5, 0.0, -1.0, 1.0, 0.25, -0.5, 0.0, 1.0, -1.0, -0.25]
-    np.testing.assert_array_equal(rewards[2], expected)
+    np.testing.assert_array_equal(rewards[1], expected)
 
 
 @pytest.mark.parametrize(
@@ -175,7 +175,7 @@ class Recorder:
 
 
 @pytest.mark.parametrize("length, delay", [(3, 2), (8, 16), (2, 0)])
-def test_membrane_reset_hook_fires_on_the_silent_steps(length, delay):
+def test_membrane_reset_hook_fires_on_the_delay_steps(length, delay):
     env = make_batched("copy", 2, params={"length": length, "delay": delay, "membrane_reset": True})
     (hook,) = env.task_hooks
     assert isinstance(hook, MembraneReset)
@@ -184,7 +184,7 @@ def test_membrane_reset_hook_fires_on_the_silent_steps(length, delay):
         agent.step = step
         assert hook.before_step(step, agent, np.zeros((2, 3))) is None
         hook.after_step(step, agent, np.zeros(2))
-    assert agent.resets == list(range(length + 1, length + delay + 2))
+    assert agent.resets == list(range(length + 1, length + delay + 1))  # actions L+1 .. L+D
     assert make_batched("copy", 2, params={"length": length, "delay": delay}).task_hooks == ()
     assert make_batched("halfcheetah_vel", 1).task_hooks == ()
 
@@ -213,10 +213,11 @@ def test_rollout_with_a_plastic_snn_and_the_task_hooks(reward):
     result = rollout(agent, env, genomes, np.zeros(B), np.arange(B) % 3, agent_seeds=np.arange(B),
                      record_rewards=True)
     T = 2 * L + D + 1
-    assert len(acts) == T and resets == list(range(L + 1, L + D + 2))
+    assert len(acts) == T and resets == list(range(L + 1, L + D + 1))
     np.testing.assert_array_equal(result.lengths, np.full(B, T))
     assert result.rewards.shape == (T, B) and not result.diverged.any()
-    np.testing.assert_array_equal(result.rewards[: L + D + 1], 0.0)
+    np.testing.assert_array_equal(result.rewards[: L + D], 0.0)
+    np.testing.assert_array_equal(result.rewards[2 * L + D], 0.0)  # the unscored end step
     if reward == "accuracy":
         assert np.all((result.returns >= 0) & (result.returns <= L))
         np.testing.assert_array_equal(result.returns, np.round(result.returns))
@@ -224,4 +225,4 @@ def test_rollout_with_a_plastic_snn_and_the_task_hooks(reward):
         assert np.all(np.abs(result.returns) <= L)
     # the agent saw the env's observations: the bits, then the flags
     np.testing.assert_array_equal(acts[0][:, 0].numpy(), env.items[:, 0].astype(np.float32))
-    assert float(acts[L + D + 1][:, 2].min()) == 1.0
+    assert float(acts[L + D][:, 2].min()) == 1.0 and float(acts[L + D - 1][:, 2].max()) == 0.0

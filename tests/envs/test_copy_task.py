@@ -27,7 +27,8 @@ def gen(seed: int = 0) -> torch.Generator:
 
 def test_binary_encoding_by_hand_l3_d2():
     cfg = CopyTaskConfig(length=3, delay=2)
-    assert cfg.steps == 9 and cfg.recall_start == 6 and cfg.input_dim == 3 and cfg.output_dim == 1
+    assert cfg.steps == 9 and cfg.recall_start == 5 and cfg.recall_stop == 8
+    assert cfg.input_dim == 3 and cfg.output_dim == 1
     batch = make_copy_batch(cfg, batch=8, generator=gen(1))
     assert batch.inputs.shape == (9, 8, 3) and batch.inputs.dtype == torch.float32
     assert batch.targets.shape == (9, 8) and batch.targets.dtype == torch.long
@@ -41,24 +42,24 @@ def test_binary_encoding_by_hand_l3_d2():
                 [x2, 1, 0],
                 [0, 0, 0],  # delay D = 2
                 [0, 0, 0],
-                [0, 0, 0],  # the separator step (the "+1")
-                [0, 0, 1],  # recall phase: recall flag
+                [0, 0, 1],  # recall phase: recall flag on steps L+D .. 2L+D-1 (PDLF's generator)
                 [0, 0, 1],
                 [0, 0, 1],
+                [0, 0, 0],  # the unscored end step (the "+1")
             ],
             dtype=torch.float32,
         )
         torch.testing.assert_close(batch.inputs[:, b], expected_inputs, rtol=0, atol=0)
-        assert batch.targets[:, b].tolist() == [0, 0, 0, 0, 0, 0, x0, x1, x2]
-    assert batch.recall_mask.tolist() == [False] * 6 + [True] * 3
+        assert batch.targets[:, b].tolist() == [0, 0, 0, 0, 0, x0, x1, x2, 0]
+    assert batch.recall_mask.tolist() == [False] * 5 + [True] * 3 + [False]
 
 
-def test_zero_delay_keeps_one_separator_step():
+def test_zero_delay_recall_follows_input_then_one_end_step():
     cfg = CopyTaskConfig(length=2, delay=0)
     batch = make_copy_batch(cfg, batch=1, generator=gen(0))
     assert cfg.steps == 5
     assert batch.inputs[:, 0, 1].tolist() == [1, 1, 0, 0, 0]
-    assert batch.inputs[:, 0, 2].tolist() == [0, 0, 0, 1, 1]
+    assert batch.inputs[:, 0, 2].tolist() == [0, 0, 1, 1, 0]
 
 
 def test_same_generator_seed_same_batch():
@@ -196,7 +197,8 @@ def memory_policy_episode(env, seed: int) -> tuple[float, int, list[int]]:
         obs, reward, terminated, truncated, info = env.step(np.array([answer], dtype=np.float32))
         total += reward
         steps += 1
-        assert info["recall"] == (info["t"] >= env.unwrapped.cfg.recall_start)
+        cfg = env.unwrapped.cfg
+        assert info["recall"] == (cfg.recall_start <= info["t"] < cfg.recall_stop)
         if terminated or truncated:
             return total, steps, seen
 

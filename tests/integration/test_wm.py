@@ -108,7 +108,7 @@ def test_direct_agent_falls_to_chance_with_membrane_reset():
     agent, genomes = _agent_and_genomes(cfg, 1, 1.0, seed=2)
     env = make_batched("copy", 16, params=cfg.env.params)
     res = rollout(agent, env, genomes.expand(16, -1), np.full(16, 0.5), np.arange(16), record_rewards=True)
-    recall = res.rewards[-3:]  # [L, B]: 1 where the sequence's bit was matched
+    recall = res.rewards[-4:-1]  # [L, B]: 1 where the sequence's bit was matched (then the end step)
     items = env.items.astype(int)  # [B, L]
     # the same output bit for every sequence: reward is 1 exactly where the target equals that bit
     bit = np.where(recall[:, 0] == 1, items[0], 1 - items[0])
