@@ -230,6 +230,12 @@ class RunConfig:
             if hasattr(section, "validate"):
                 section.validate()
         get_task(self.env.name).check_params(self.env.params)
+        share = self.agent.weight_sharing
+        if share > 1 and self.env.repeats % share:
+            raise ConfigError(
+                f"agent.weight_sharing={share} with env.repeats={self.env.repeats}: a shared fast-weight set"
+                f" needs {share} sequences of one goal; make env.repeats a multiple of {share}"
+            )
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -67,13 +67,15 @@ def rollout(
     perturbations: Sequence[Perturbation] = (),
     collect_stats: bool | np.ndarray = False,
     record_rewards: bool = False,
+    rows_per_genome: int = 1,
 ) -> RolloutResult:
-    """Run ``B = genomes.shape[0]`` episodes to the end (all done or ``env.max_steps``).
+    """Run ``B = genomes.shape[0] · rows_per_genome`` episodes to the end (all done or ``env.max_steps``).
 
     Args:
         agent: the agent population (reset here with ``genomes``).
         env: a `BatchedEnv` with ``batch_size == B``.
-        genomes: ``[B, L]``.
+        genomes: ``[B / R, L]``: episodes ``m·R .. m·R + R - 1`` use genome ``m``
+            (``R = rows_per_genome``; 1: one genome row per episode).
         goals, env_seeds: ``[B]`` each.
         agent_seeds: seeds for random initial weights, ``[B]`` or one for all.
         norm: frozen observation normalisation, or None for raw observations.
@@ -81,10 +83,15 @@ def rollout(
         collect_stats: also return raw observation statistics (non-goal columns); a ``[B]`` bool
             array collects them from those rows only.
         record_rewards: also return per-step rewards ``[T, B]``.
+        rows_per_genome: ``R``, consecutive episodes per genome row (a large genome is then not
+            copied per episode).
     """
     perturbations = (*getattr(env, "task_hooks", ()), *perturbations)
     obs = env.reset(np.asarray(goals, dtype=np.float64), np.asarray(env_seeds, dtype=np.int64))
-    agent.reset(genomes, agent_seeds)
+    if rows_per_genome == 1:
+        agent.reset(genomes, agent_seeds)
+    else:
+        agent.reset(genomes, agent_seeds, rows_per_genome=rows_per_genome)
     b = obs.shape[0]
     returns = np.zeros(b)
     lengths = np.zeros(b, dtype=np.int64)

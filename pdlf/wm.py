@@ -19,6 +19,24 @@ hidden→hidden weights → 1 output; every search starts at the zero centre, PD
 | plastic | rule ``pdlf`` (η, A, B, C, D per synapse) | fast weights (plastic rec.)    |
 | direct  | ``rule.name=none``: the weights evolve     | membranes, spikes, traces      |
 | hybrid  | ``agent.gru_hidden=16``: + an evolved GRU  | fast weights and the GRU state |
+| pdlf-hybrid | PDLF's reference (below)               | shared fast weights, GRU state |
+| pdlf-gru    | PDLF's GRU baseline: the GRU alone     | the GRU state                  |
+
+PDLF's working-memory reference (``pdlf wm --model pdlf-hybrid``, `PDLF_MODELS`): a plastic LIF
+path 3→128→1 without recurrence (fast weights from zero, rule ``hebb_abcd``: ``ΔW = η⊙(A⊙pre⊗post
++ B⊙pre + C⊙post + D)`` per synapse, ``W /= max|W|``; post of the readout = tanh of its output)
+plus a directly evolved 128-unit GRU (Flax's cell, biased 128→1 readout) whose output is added to
+the spiking readout. On the copy task the ``env.repeats`` sequences of a member share one set of
+fast weights, updated by the sum of their updates (``agent.weight_sharing``; ``--per-sequence-weights``
+for one set per sequence, the default on ``assoc``). Genomes: 2,560 rule + 50,945 GRU = 53,505
+genes; ``pdlf-gru`` alone 50,945 — PDLF's logged sizes. The recall window is PDLF's (steps
+``L+D .. 2L+D−1`` of ``2L+D+1``). Differences from PDLF that remain: PDLF's copy-task file is not
+public, so the input encoding is rebuilt from its figure notebook (TASKS.md); its batch was 512
+sequences, ours ``env.repeats`` (32 by default; any multiple works); our LIF neurons (ternary
+spikes, τ = e, θ = 0.1) and the rule's "pre" of the readout (the hidden trace, as in our
+locomotion agents) follow our network (`pdlf.snn.network`), PDLF's working-memory script may
+differ there; the search is our PGPE, not PDLF's OpenES settings; and the GRU's genes start at 0
+(PDLF initialised its GRU with Flax's initialisers).
 
 Membrane reset (spec §5): ``env.params.membrane_reset: true`` zeroes every membrane, spike, trace
 and GRU state before each of the ``D + 1`` silent steps; fast weights are never touched. It is a
@@ -48,7 +66,7 @@ from pdlf.es.generation import training_goals
 from pdlf.es.searchers import generation_seed
 from pdlf.registry import did_you_mean
 
-KINDS = ("plastic", "direct", "hybrid")
+KINDS = ("plastic", "direct", "hybrid", "pdlf-hybrid", "pdlf-gru")
 TEST_SEED_PURPOSE = 4  # `generation_seed` purpose of the held-out test sequences
 
 # The working-memory run configs: configs/copy.yaml and configs/assoc.yaml hold the same (a test checks it).
@@ -79,23 +97,43 @@ KIND_OVERRIDES: dict[str, tuple[str, ...]] = {
     "hybrid": (),
 }
 HYBRID_GRU = 16  # GRU units of the hybrid kind unless told otherwise
+PDLF_UNITS = 128  # PDLF's working-memory models: 128 LIF neurons and a 128-unit GRU
+# PDLF's working-memory reference models (module docstring); their own changes, applied last.
+PDLF_MODELS: dict[str, tuple[str, ...]] = {
+    "pdlf-hybrid": (f"agent.hidden=[{PDLF_UNITS}]", "agent.recurrent=false", f"agent.gru_hidden={PDLF_UNITS}",
+                    "agent.spiking=true", "agent.readout_post=tanh", "rule.name=hebb_abcd", "rule.genes=[]"),
+    "pdlf-gru": ("agent.spiking=false", f"agent.gru_hidden={PDLF_UNITS}", "agent.recurrent=false",
+                 "agent.weight_sharing=1", "rule.name=none", "rule.genes=[]"),
+}
 
 
 def kind_config(data: dict[str, Any], kind: str, overrides: list[str] | tuple[str, ...] = (),
-                gru_hidden: int = HYBRID_GRU) -> RunConfig:
+                gru_hidden: int = HYBRID_GRU, shared_weights: bool | None = None) -> RunConfig:
     """The run config of agent ``kind`` from a copy-task config mapping plus dotted overrides.
 
-    The kind's own changes (`KIND_OVERRIDES`) come last, so every kind gets the same budget and
-    network whatever the overrides say; only the hybrid kind has a GRU (``gru_hidden`` units).
-    A plastic or hybrid kind with rule ``none`` is refused: that is the direct kind.
+    The kind's own changes (`KIND_OVERRIDES`, `PDLF_MODELS`) come last, so every kind gets the same
+    budget whatever the overrides say; only the hybrid kind has a ``gru_hidden``-unit GRU.
+    ``shared_weights`` (pdlf-hybrid only): all ``env.repeats`` sequences of a member share one set
+    of fast weights (PDLF's batch); None = shared on the copy task, per sequence on assoc (whose
+    point is a memory per sequence). A plastic or hybrid kind with rule ``none`` is refused: that
+    is the direct kind.
     """
     if kind not in KINDS:
         raise ConfigError(f"unknown working-memory kind {kind!r}: {did_you_mean(kind, KINDS)}")
-    own = KIND_OVERRIDES[kind] if kind != "hybrid" else (f"agent.gru_hidden={gru_hidden}",)
+    if kind == "hybrid":
+        own: tuple[str, ...] = (f"agent.gru_hidden={gru_hidden}",)
+    else:
+        own = KIND_OVERRIDES.get(kind) or PDLF_MODELS[kind]
     cfg = config_from_dict(data, [*overrides, *own])
     if cfg.env.name not in TASK_CONFIGS:
         raise ConfigError(f"env.name={cfg.env.name!r}: working-memory runs use {' or '.join(TASK_CONFIGS)}")
-    if kind != "direct" and cfg.rule.name == "none":
+    if kind == "pdlf-hybrid":
+        shared = cfg.env.name == "copy" if shared_weights is None else bool(shared_weights)
+        cfg = config_from_dict(data, [*overrides, *own, f"agent.weight_sharing={cfg.env.repeats if shared else 1}"])
+    elif kind != "pdlf-gru":
+        cfg = config_from_dict(data, [*overrides, *own, "agent.weight_sharing=1", "agent.spiking=true",
+                                      "agent.readout_post=action"])
+    if kind not in ("direct", "pdlf-gru") and cfg.rule.name == "none":
         raise ConfigError(f"rule.name='none' with kind {kind}: the {kind} kind needs a plasticity rule (use kind direct)")
     return cfg
 
@@ -186,5 +224,5 @@ def recall_accuracy(cfg: RunConfig, genome: torch.Tensor, n_sequences: int = 256
     return float(np.mean(res.returns)) / recall_length(cfg)
 
 
-__all__ = ["KINDS", "COPY_CONFIG", "ASSOC_CONFIG", "TASK_CONFIGS", "KIND_OVERRIDES", "HYBRID_GRU", "kind_config", "copy_task", "recall_length", "agent_steps", "WMResult",
+__all__ = ["KINDS", "PDLF_MODELS", "PDLF_UNITS", "COPY_CONFIG", "ASSOC_CONFIG", "TASK_CONFIGS", "KIND_OVERRIDES", "HYBRID_GRU", "kind_config", "copy_task", "recall_length", "agent_steps", "WMResult",
            "train", "held_out_seeds", "recall_accuracy"]

@@ -126,7 +126,8 @@ class RolloutEngine:
         diverged = np.zeros(total, dtype=bool)
         stats = None
         env_steps = 0
-        chunk = max(1, int(self.cfg.ray.max_batch))
+        rows = g * r  # rollouts per member, consecutive: a chunk holds whole members
+        chunk = max(1, int(self.cfg.ray.max_batch) // rows) * rows
         for start in range(0, total, chunk):
             stop = min(total, start + chunk)
             # the normaliser learns from the population's observations only, not the centre's
@@ -134,12 +135,13 @@ class RolloutEngine:
             res = rollout(
                 self.agent,
                 self._env(stop - start),
-                genomes[member_idx[start:stop]],
+                genomes[start // rows : stop // rows],
                 goals[start:stop],
                 seeds[start:stop],
                 agent_seeds=seeds[start:stop],
                 norm=task.norm,
                 collect_stats=stats_rows,
+                rows_per_genome=rows,
             )
             returns[start:stop] = res.returns
             diverged[start:stop] = res.diverged

@@ -5,6 +5,7 @@
     pdlf wm --quick --json                     tiny budget, one JSON object on stdout
     pdlf wm --L 8 --D 16 es.popsize=128 ray.workers=2     # any run-config override
     pdlf wm --task assoc --L 8 --D 16          # associative recall (membrane reset on by default)
+    pdlf wm --model pdlf-hybrid --json         # PDLF's reference model (or pdlf-gru), one JSON object
 
 Each kind is an ordinary copy-task (or ``--task assoc``) run (`pdlf.wm`, ``configs/copy.yaml``,
 ``configs/assoc.yaml``) trained by the
@@ -52,6 +53,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--D", type=int, default=None, help="delay steps (default 16)")
     parser.add_argument("--task", default="copy", help=f"memory task: {' or '.join(TASK_CONFIGS)}")
     parser.add_argument("--kinds", nargs="+", default=["plastic", "direct"], help=f"agent kinds ({', '.join(KINDS)})")
+    parser.add_argument("--model", default=None, help="one agent kind alone (same as --kinds MODEL), e.g. pdlf-hybrid")
+    parser.add_argument("--per-sequence-weights", action="store_true",
+                        help="pdlf-hybrid: one fast-weight set per sequence instead of one per batch (PDLF's)")
     parser.add_argument("--sweep", action="store_true", help="train every (L, D) of --lengths × --delays")
     parser.add_argument("--lengths", type=int, nargs="+", default=[8, 16, 32, 64], help="sweep: L values")
     parser.add_argument("--delays", type=int, nargs="+", default=[0, 8, 16, 32], help="sweep: D values")
@@ -117,7 +121,8 @@ def cell_config(args: argparse.Namespace, kind: str, length: int | None = None, 
     cell = [f"env.params.length={length}"] if length is not None else []
     cell += [f"env.params.delay={delay}"] if delay is not None else []
     gru = args.gru_hidden if args.gru_hidden is not None else (QUICK_GRU if args.quick else HYBRID_GRU)
-    return kind_config(base_data(args), kind, [*overrides_of(args), *cell], gru_hidden=gru)
+    shared = False if args.per_sequence_weights else None
+    return kind_config(base_data(args), kind, [*overrides_of(args), *cell], gru_hidden=gru, shared_weights=shared)
 
 
 OUTPUTS = ("result.json", "center_*.pt", "*.png", "runs")  # what `pdlf wm` writes into --out
@@ -132,11 +137,15 @@ def output_dir(args: argparse.Namespace) -> Path:
 def train_and_test(cfg: RunConfig, run_dir: Path, eval_batch: int) -> tuple[WMResult, dict]:
     """Train one kind at one (L, D); test the centre with and without the membrane reset."""
     result = train(cfg, run_dir, force=True)
+    reset = recall_accuracy(cfg, result.center, eval_batch, membrane_reset=True)
     summary = {
+        "task": cfg.env.name,
+        "generations": cfg.es.generations,
         "train_curve": [round(a, 4) for a in result.train_curve],
         "population_accuracy": [round(a, 4) for a in result.population_accuracy],
         "accuracy": recall_accuracy(cfg, result.center, eval_batch),
-        "accuracy_membrane_reset": recall_accuracy(cfg, result.center, eval_batch, membrane_reset=True),
+        "accuracy_reset": reset,
+        "accuracy_membrane_reset": reset,
         "genome_size": int(result.center.numel()),
         "seconds_per_generation": round(result.seconds_per_generation, 4),
         "run_dir": str(run_dir),
@@ -196,6 +205,7 @@ def run_single(args: argparse.Namespace, kinds: list[str], out: Path, log) -> di
     for kind in kinds:
         cfg = cell_config(args, kind)
         result, summaries[kind] = train_and_test(cfg, out / "runs" / kind, args.eval_batch)
+        summaries[kind] = {"model": kind, **summaries[kind]}
         torch.save(result.center, out / f"center_{kind}.pt")
         log(f"{kind:8s} L={cfg.env.params['length']} D={cfg.env.params['delay']}: accuracy {summaries[kind]['accuracy']:.3f}, "
             f"with membrane reset {summaries[kind]['accuracy_membrane_reset']:.3f} "
@@ -207,8 +217,11 @@ def run_single(args: argparse.Namespace, kinds: list[str], out: Path, log) -> di
     pngs = [out / "train_curves.png", out / "membrane_reset.png"]
     plot_curves(summaries, title, pngs[0])
     plot_membrane_reset(summaries, title, pngs[1])
-    return {"mode": "single", "task": cfg.env.name, "L": length, "D": delay, "budget": budget(cfg), "kinds": summaries,
-            "pngs": [str(p) for p in pngs], "config": cfg.to_dict()}
+    report = {"mode": "single", "task": cfg.env.name, "L": length, "D": delay, "budget": budget(cfg), "kinds": summaries,
+              "pngs": [str(p) for p in pngs], "config": cfg.to_dict()}
+    if len(kinds) == 1:  # one model: its numbers at the top level too
+        report.update({k: v for k, v in summaries[kinds[0]].items() if k not in ("train_curve", "population_accuracy")})
+    return report
 
 
 def run_sweep(args: argparse.Namespace, kinds: list[str], lengths: list[int], delays: list[int], out: Path, log) -> dict:
@@ -237,6 +250,8 @@ def run_sweep(args: argparse.Namespace, kinds: list[str], lengths: list[int], de
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.model is not None:
+        args.kinds = [args.model]
     for flag in ("lengths", "delays"):
         if not getattr(args, flag):
             raise ConfigError(f"--{flag}: give at least one value")

@@ -148,6 +148,35 @@ def plastic_update_(
     return normalize_max_abs_(w) if normalize else w
 
 
+def shared_plastic_update_(
+    w: Tensor,
+    pre: Tensor,
+    post: Tensor,
+    coeffs: RuleCoefficients,
+    normalize: bool = True,
+) -> Tensor:
+    """In-place update of fast weights shared by ``G`` rollouts each (PDLF's working-memory batch).
+
+    ``w`` is ``[S, n_in, n_out]`` (one weight set per group of ``G`` rollouts), ``pre`` is
+    ``[S, G, n_in]`` and ``post`` ``[S, G, n_out]``. The update is the sum over the group of
+    every rollout's canonical ``dW``, which, the form being linear in ``x y^T``, ``x``, ``y`` and 1, is::
+
+        K_xy (Σ_g x_g y_gᵀ) + K_x (Σ_g x_g) 1ᵀ + K_y 1 (Σ_g y_g)ᵀ + G K_0
+
+    then ``W / max|W|`` per weight set if ``normalize``. Returns ``w``.
+    """
+    group = pre.shape[1]
+    if coeffs.k_xy is not None:
+        w.addcmul_(coeffs.k_xy, torch.bmm(pre.transpose(1, 2), post))
+    if coeffs.k_x is not None:
+        w.addcmul_(coeffs.k_x, pre.sum(1).unsqueeze(2))
+    if coeffs.k_y is not None:
+        w.addcmul_(coeffs.k_y, post.sum(1).unsqueeze(1))
+    if coeffs.k_0 is not None:
+        w.add_(coeffs.k_0, alpha=float(group))
+    return normalize_max_abs_(w) if normalize else w
+
+
 def plastic_update(w: Tensor, pre: Tensor, post: Tensor, coeffs: RuleCoefficients, normalize: bool = True) -> Tensor:
     """``W + dW``, then normalised by ``max|W|`` if ``normalize``. Returns a new ``[P, n_in, n_out]``.
 

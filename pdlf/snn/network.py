@@ -13,11 +13,20 @@ hidden→hidden ``pre = z^{l-1}_t``; recurrent ``pre = z_{t-1}``, ``post = z_t``
 ``pre = z_t``, ``post = a_t``. Currents travel as spikes: ``I^l = s^{l-1} W^l``, ``a = s W_out``.
 
 Optional GRU branch (``gru_hidden = H > 0``, PDLF's working-memory "hybrid"): a directly evolved
-GRU (`pdlf.snn.gru`) reads the same ``x_t`` and its linear readout ``[H, act_dim]`` is added to the
-spiking readout every step: ``action = s W_out + h_t w_out``. The rule's "post" of ``out`` stays
-the spiking readout ``s W_out`` alone. Its genes follow the SNN's in the genome (`genome_layout`).
+GRU (`pdlf.snn.gru`) reads the same ``x_t`` and its linear readout is added to the spiking readout
+every step: ``action = s W_out + h_t w_out + b_out``. The rule's "post" of ``out`` stays the
+spiking readout ``s W_out`` alone (``readout_post = "tanh"``: its tanh, PDLF's working-memory
+model). Its genes follow the SNN's in the genome (`genome_layout`). ``spiking = False`` drops the
+SNN: the agent is the GRU alone (PDLF's GRU baseline).
 
-Shapes: ``P`` agents, every tensor has the population axis first.
+Shared fast weights (``weight_sharing = G > 1``, PDLF's working-memory batch): consecutive groups
+of ``G`` rollouts of one genome share one set of fast weights ``[P / G, n_in, n_out]``, updated
+every step by the sum of the group's updates (`shared_plastic_update_`); membranes, spikes,
+traces and GRU states stay per rollout.
+
+Shapes: ``P`` rollouts (agents), every tensor has the population axis first. ``reset`` takes
+``M`` genomes with ``R = P / M`` consecutive rollouts each (``rows_per_genome``; an expanded
+``[P, L]`` view of one genome counts as ``M = 1``), so a large genome is not copied per rollout.
 """
 
 from __future__ import annotations
@@ -32,12 +41,13 @@ from torch import Tensor
 from pdlf.errors import ConfigError, ShapeError
 from pdlf.plasticity.catalog import RuleConfig
 from pdlf.plasticity.genome import GenomeLayout, LayerShape
-from pdlf.plasticity.rules import RuleCoefficients, normalize_max_abs_, plastic_update_
+from pdlf.plasticity.rules import RuleCoefficients, normalize_max_abs_, plastic_update_, shared_plastic_update_
 from pdlf.registry import did_you_mean
 from pdlf.snn.gru import GRU_LAYER, GRUParams, gru_blocks, gru_init, gru_params, gru_readout, gru_step
 from pdlf.snn.lif import LIFState, lif_init, lif_step
 
 SPIKE_KINDS = ("ternary", "binary")
+READOUT_POSTS = ("action", "tanh")
 WEIGHT_INITS = ("zero", "uniform")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -57,6 +67,12 @@ class AgentConfig:
         init_scale: half-width of the uniform draw.
         gru_hidden: units of a directly evolved GRU branch whose readout is added to the spiking
             readout (PDLF's working-memory "hybrid" agent); 0 (default) = no branch.
+        spiking: False drops the spiking network (its layers and rule genes): the agent is the
+            GRU branch alone (PDLF's GRU baseline; needs ``gru_hidden > 0``).
+        readout_post: the readout layer's "post" activity for the rule: ``action`` (the spiking
+            readout, default) or ``tanh`` of it (PDLF's working-memory model).
+        weight_sharing: ``G`` consecutive rollouts of a genome share one set of fast weights,
+            updated by the sum of their updates (PDLF's working-memory batch); 1 = per rollout.
         device: torch device of the agents' tensors (``cpu``, ``cuda``, ``cuda:1``).
         dtype: ``float32`` or ``float64``.
     """
@@ -69,6 +85,9 @@ class AgentConfig:
     init_weights: str = "zero"
     init_scale: float = 0.1
     gru_hidden: int = 0
+    spiking: bool = True
+    readout_post: str = "action"
+    weight_sharing: int = 1
     device: str = "cpu"
     dtype: str = "float32"
 
@@ -89,10 +108,19 @@ class AgentConfig:
             raise ConfigError(f"agent.init_scale={self.init_scale!r}: must be >= 0")
         if isinstance(self.gru_hidden, bool) or not isinstance(self.gru_hidden, int) or self.gru_hidden < 0:
             raise ConfigError(f"agent.gru_hidden={self.gru_hidden!r}: give the GRU branch's units as an integer >= 0 (0 = none)")
+        if not self.spiking and not self.gru_hidden:
+            raise ConfigError("agent.spiking=false leaves no network: set agent.gru_hidden > 0 (a GRU-only agent) or spiking true")
+        if self.readout_post not in READOUT_POSTS:
+            raise ConfigError(f"agent.readout_post={self.readout_post!r}: {did_you_mean(self.readout_post, READOUT_POSTS)}")
+        if isinstance(self.weight_sharing, bool) or not isinstance(self.weight_sharing, int) or self.weight_sharing < 1:
+            raise ConfigError(f"agent.weight_sharing={self.weight_sharing!r}: give the rollouts per fast-weight set as an integer >= 1 (1 = per rollout)")
 
 
 def network_layers(obs_dim: int, act_dim: int, cfg: AgentConfig) -> list[LayerShape]:
-    """The network's weight matrices in genome order: ``l0..l{k-1}``, ``rec0..``, ``out``."""
+    """The network's weight matrices in genome order: ``l0..l{k-1}``, ``rec0..``, ``out``; none
+    for a GRU-only agent (``spiking = False``)."""
+    if not cfg.spiking:
+        return []
     sizes = [int(obs_dim), *(int(h) for h in cfg.hidden)]
     layers = [LayerShape(f"l{i}", sizes[i], sizes[i + 1]) for i in range(len(cfg.hidden))]
     if cfg.recurrent:
@@ -143,7 +171,9 @@ class PlasticSNN:
         self.silenced = False
         # Fast weights are stored with the larger dimension last (measured 2.8x faster rule
         # updates for a 128 -> 6 readout): [P, n_in, n_out] or, where n_out < n_in, [P, n_out, n_in].
-        self._transposed = {layer.name: layer.n_out < layer.n_in for layer in self.layers}
+        self._transposed = {layer.name: layer.n_out < layer.n_in and self.cfg.weight_sharing == 1 for layer in self.layers}
+        self.hidden_sizes = tuple(int(h) for h in self.cfg.hidden) if self.cfg.spiking else ()
+        self.n_genomes = 0
         self._w: dict[str, Tensor] = {}
         self.hidden_states: list[LIFState] = []
         self.tau: list[Tensor] = []
@@ -154,37 +184,49 @@ class PlasticSNN:
         self._hidden_masks: dict[int, Tensor] = {}  # hidden layer index -> [P, n] (1 = alive)
 
     # ----------------------------------------------------------------------------- episode start
-    def reset(self, genomes: Tensor, seeds: int | Sequence[int] | Tensor = 0) -> None:
-        """Start an episode for ``P = genomes.shape[0]`` agents.
+    def reset(self, genomes: Tensor, seeds: int | Sequence[int] | Tensor = 0, rows_per_genome: int = 1) -> None:
+        """Start an episode for ``P = M · rows_per_genome`` agents.
 
         Args:
-            genomes: ``[P, layout.size]`` (or ``[layout.size]`` for one agent).
+            genomes: ``[M, layout.size]`` (or ``[layout.size]`` for one genome); rollouts
+                ``m·R .. m·R + R - 1`` use genome ``m``. A ``[P, size]`` view that repeats one row
+                (``expand``) is read as ``M = 1``, ``R = P``.
             seeds: one seed per agent (``[P]``) or one for all; used only for random initial
                 weights, so an agent's start depends on its own seed, not on its batch position.
+            rows_per_genome: ``R``, consecutive rollouts per genome.
 
         Clears membranes, spikes, traces, the GRU state, injuries and silencing; weights start per
-        ``init_weights`` (or are the genome, for rule ``none``).
+        ``init_weights`` (or are the genome, for rule ``none``). With ``weight_sharing = G > 1``,
+        ``P`` must be a multiple of ``G`` and every group of ``G`` rollouts must have one genome.
         """
-        genomes = torch.as_tensor(genomes)
-        genomes = self.layout.check(genomes).to(self.device, self.dtype)
-        self.pop = pop = genomes.shape[0]
+        genomes = self.layout.check(torch.as_tensor(genomes))
+        rows = int(rows_per_genome)
+        if genomes.shape[0] > 1 and genomes.stride(0) == 0:  # one genome expanded over its rollouts
+            genomes, rows = genomes[:1], rows * genomes.shape[0]
+        share = int(self.cfg.weight_sharing)
+        if share > 1 and rows % share:
+            genomes, rows = self._one_genome_per_group(genomes, rows, share)
+        genomes = genomes.to(self.device, self.dtype)
+        self.pop = pop = genomes.shape[0] * rows
+        self.n_genomes = genomes.shape[0]
+        per_set = rows // share  # weight sets per genome
         genes = self.layout.split(genomes)
         spec = self.rule.spec()
         self._w = {}
         self._coeffs = {}
         for layer in self.layers:
             if self.plastic:
-                coeffs = spec.coefficients(genes[layer.name])
+                coeffs = (_repeat_rows(c, per_set) for c in spec.coefficients(genes[layer.name]))
                 self._coeffs[layer.name] = RuleCoefficients(*(self._to_storage(layer.name, c) for c in coeffs))
-                w = torch.zeros(pop, layer.n_in, layer.n_out, device=self.device, dtype=self.dtype)
+                w = torch.zeros(pop // share, layer.n_in, layer.n_out, device=self.device, dtype=self.dtype)
             else:
-                w = genes[layer.name]["W"]
+                w = _repeat_rows(genes[layer.name]["W"], per_set)
             self._w[layer.name] = self._to_storage(layer.name, w)
         if self.plastic and self.cfg.init_weights == "uniform":
             self._uniform_init(seeds)
-        self.hidden_states = [lif_init(pop, h, self.device, self.dtype) for h in self.cfg.hidden]
-        self.tau = [torch.full((pop, h), float(self.cfg.tau), device=self.device, dtype=self.dtype) for h in self.cfg.hidden]
-        self.theta = [torch.full((pop, h), float(self.cfg.theta), device=self.device, dtype=self.dtype) for h in self.cfg.hidden]
+        self.hidden_states = [lif_init(pop, h, self.device, self.dtype) for h in self.hidden_sizes]
+        self.tau = [torch.full((pop, h), float(self.cfg.tau), device=self.device, dtype=self.dtype) for h in self.hidden_sizes]
+        self.theta = [torch.full((pop, h), float(self.cfg.theta), device=self.device, dtype=self.dtype) for h in self.hidden_sizes]
         self._inv_tau = [1.0 / t for t in self.tau]  # tau is fixed within an episode
         self.silenced = False
         self._in_masks, self._out_masks, self._hidden_masks = {}, {}, {}
@@ -192,12 +234,27 @@ class PlasticSNN:
             self.gru_params = gru_params(genes[GRU_LAYER])
             self.gru_state = gru_init(pop, self.gru_hidden, self.device, self.dtype)
 
+    def _one_genome_per_group(self, genomes: Tensor, rows: int, share: int) -> tuple[Tensor, int]:
+        """``[P, L]`` genomes, one row per rollout (``rows == 1``), as one genome per group of
+        ``share`` rollouts; a group that mixes genomes is refused."""
+        pop = genomes.shape[0] * rows
+        if rows != 1 or pop % share:
+            raise ShapeError(
+                f"agent.weight_sharing={share}: {pop} rollouts ({rows} per genome) do not split into groups of"
+                f" {share} rollouts of one genome; make the sequences per genome (env.repeats) a multiple of {share}"
+            )
+        grouped = genomes.reshape(pop // share, share, -1)
+        if not torch.equal(grouped, grouped[:, :1].expand_as(grouped)):
+            raise ShapeError(f"agent.weight_sharing={share}: a group of {share} consecutive rollouts has more than one genome")
+        return grouped[:, 0], share
+
     def _uniform_init(self, seeds: int | Sequence[int] | Tensor) -> None:
         seeds_list = [int(s) for s in torch.as_tensor(seeds).reshape(-1).tolist()]
         if len(seeds_list) == 1:
             seeds_list = seeds_list * self.pop
         if len(seeds_list) != self.pop:
             raise ShapeError(f"reset got {len(seeds_list)} seeds for {self.pop} agents: give one per agent or one for all")
+        seeds_list = seeds_list[:: self.cfg.weight_sharing]  # a shared weight set starts from its first rollout's seed
         scale = float(self.cfg.init_scale)
         for p, seed in enumerate(seeds_list):
             gen = torch.Generator().manual_seed(seed)
@@ -252,8 +309,11 @@ class PlasticSNN:
                 posts.append((f"rec{i}", state.z, new.z))
             self.hidden_states[i] = new
             pre_spikes, pre_act = new.s, new.z
-        action = self._forward("out", pre_spikes)
-        posts.append(("out", pre_act, action))
+        if self.cfg.spiking:
+            action = self._forward("out", pre_spikes)
+            posts.append(("out", pre_act, torch.tanh(action) if self.cfg.readout_post == "tanh" else action))
+        else:
+            action = torch.zeros(self.pop, self.act_dim, device=self.device, dtype=self.dtype)
         if self.plastic:
             for name, pre, post in posts:
                 self._update(name, pre, post)
@@ -263,13 +323,22 @@ class PlasticSNN:
         return action
 
     def _forward(self, name: str, spikes: Tensor) -> Tensor:
-        """``spikes [P, n_in] @ W [P, n_in, n_out] -> [P, n_out]``."""
+        """``spikes [P, n_in] @ W [P, n_in, n_out] -> [P, n_out]`` (``W [P / G, n_in, n_out]``
+        shared by each group of ``G`` rollouts)."""
         w = self._w[name]
+        if w.shape[0] != self.pop:
+            return torch.bmm(spikes.reshape(w.shape[0], -1, spikes.shape[1]), w).reshape(self.pop, -1)
         if self._transposed[name]:  # a broadcast product and sum beats bmm here (measured 4x)
             return (w * spikes.unsqueeze(1)).sum(2)
         return torch.bmm(spikes.unsqueeze(1), w).squeeze(1)
 
     def _update(self, name: str, pre: Tensor, post: Tensor) -> None:
+        w = self._w[name]
+        if w.shape[0] != self.pop:  # shared weight sets (no masks: injuries are per rollout)
+            sets = w.shape[0]
+            shared_plastic_update_(w, pre.reshape(sets, -1, pre.shape[1]), post.reshape(sets, -1, post.shape[1]),
+                                   self._coeffs[name], self.normalize)
+            return
         masked = name in self._in_masks or name in self._out_masks
         # blocked synapses are zeroed before max|W| is taken: they are gone, not merely silent
         w = plastic_update_(self._w[name], pre, post, self._coeffs[name], self.normalize and not masked,
@@ -307,12 +376,15 @@ class PlasticSNN:
             raise ShapeError(f"erase_synapses got a mask of shape {tuple(erased.shape)} for layer {name} ({layer.n_in}x{layer.n_out})")
         if erased.ndim == 2:
             erased = erased.unsqueeze(0)
+        else:
+            self._refuse_shared("per-rollout synapse erasure")
         self._w[name].masked_fill_(self._to_storage(name, erased), 0.0)
 
     def block_neurons(self, layer: int, blocked: Tensor) -> None:
         """Neuron loss: hidden neurons of ``layer`` marked in ``blocked`` (``[P, n]`` or ``[n]``
         bool) never spike again this episode; their incoming and outgoing synapses are 0 and stay 0.
         """
+        self._refuse_shared("neuron loss")
         n = self.cfg.hidden[layer]
         blocked = torch.as_tensor(blocked, dtype=torch.bool, device=self.device)
         if blocked.ndim == 1:
@@ -337,9 +409,21 @@ class PlasticSNN:
         s = self.hidden_states[layer]
         self.hidden_states[layer] = LIFState(s.v * alive, s.s * alive, s.z * alive)
 
+    def _refuse_shared(self, what: str) -> None:
+        if self.cfg.weight_sharing > 1:
+            raise ShapeError(f"{what} acts on one rollout's synapses, but agent.weight_sharing={self.cfg.weight_sharing}"
+                             " shares them across rollouts: use agent.weight_sharing=1 for injury tests")
+
     def reset_membranes(self) -> None:
         """Zero every membrane, spike, trace and the GRU state (the working-memory test); fast
         weights are kept."""
-        self.hidden_states = [lif_init(self.pop, h, self.device, self.dtype) for h in self.cfg.hidden]
+        self.hidden_states = [lif_init(self.pop, h, self.device, self.dtype) for h in self.hidden_sizes]
         if self.gru_hidden:
             self.gru_state = gru_init(self.pop, self.gru_hidden, self.device, self.dtype)
+
+
+def _repeat_rows(t: Tensor | None, times: int) -> Tensor | None:
+    """``t [M, ...]`` with each row repeated ``times`` times in place (``[M · times, ...]``)."""
+    if t is None or times == 1:
+        return t
+    return t.repeat_interleave(times, dim=0)

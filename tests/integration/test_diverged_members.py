@@ -41,10 +41,10 @@ def nan_agents(monkeypatch):
     """Agents whose genome `_diverges` emit NaN actions (from their second step on)."""
     reset, act = PlasticSNN.reset, PlasticSNN.act
 
-    def patched_reset(self, genomes, seeds=0):
-        reset(self, genomes, seeds)
+    def patched_reset(self, genomes, seeds=0, rows_per_genome=1):
+        reset(self, genomes, seeds, rows_per_genome)
         g = torch.as_tensor(genomes)
-        self._test_nan_rows = _diverges(g.reshape(-1, g.shape[-1]))
+        self._test_nan_rows = _diverges(g.reshape(-1, g.shape[-1])).repeat_interleave(rows_per_genome)
         self._test_steps = 0
 
     def patched_act(self, obs):

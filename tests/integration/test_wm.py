@@ -237,3 +237,14 @@ def test_cli_assoc_task_trains_both_kinds_and_the_direct_one_is_at_chance_with_t
     direct = report["kinds"]["direct"]
     assert 0.35 < direct["accuracy_membrane_reset"] < 0.65  # no memory survives the delay: chance
     assert report["kinds"]["plastic"]["genome_size"] > direct["genome_size"] > 0
+
+
+@pytest.mark.parametrize("model, size, shared", [("pdlf-hybrid", 53_505, 4), ("pdlf-gru", 50_945, 1)])
+def test_cli_pdlf_models_train_and_print_one_object(tmp_path, capsys, model, size, shared):
+    out = tmp_path / model
+    rc = main(["wm", "--model", model, "--quick", "--L", "3", "--D", "2", "--json", "--out", str(out)])
+    assert rc == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["model"], report["task"], report["genome_size"], report["generations"]) == (model, "copy", size, 3)
+    assert 0.0 <= report["accuracy"] <= 1.0 and 0.0 <= report["accuracy_reset"] <= 1.0
+    assert report["config"]["agent"]["weight_sharing"] == shared  # --quick: 4 sequences share one set

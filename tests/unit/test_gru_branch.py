@@ -16,28 +16,31 @@ def _sigmoid(v):
 
 
 def _reference_gru(xs, genes, n_in, hidden, n_out):
-    """Hand-written GRU from the equations, one agent at a time: xs [T, P, C], genes [P, size]
-    (W_x [C, 3H], W_h [H, 3H], b [3H], w_out [H, n_out], flattened row-major in that order)
+    """Hand-written GRU from the equations (Flax's GRUCell plus a biased readout), one agent at a
+    time: xs [T, P, C], genes [P, size] (W_x [C, 3H], W_h [H, 3H], b [3H], b_hn [H],
+    w_out [H, n_out], b_out [n_out], flattened row-major in that order)
     -> (outputs [T, P, n_out], final h [P, H])."""
     H = hidden
     outs, finals = [], []
     for p in range(genes.shape[0]):
-        g = genes[p]
-        W_x = g[: n_in * 3 * H].reshape(n_in, 3 * H)
-        W_h = g[n_in * 3 * H : n_in * 3 * H + H * 3 * H].reshape(H, 3 * H)
-        b = g[(n_in + H) * 3 * H : (n_in + H + 1) * 3 * H]
-        w_out = g[(n_in + H + 1) * 3 * H :].reshape(H, n_out)
+        W_x, W_h, b, b_hn, w_out, b_out = torch.split(
+            genes[p], [n_in * 3 * H, H * 3 * H, 3 * H, H, H * n_out, n_out])
+        W_x, W_h, w_out = W_x.reshape(n_in, 3 * H), W_h.reshape(H, 3 * H), w_out.reshape(H, n_out)
         h = torch.zeros(H, dtype=genes.dtype)
         agent_outs = []
         for x in xs[:, p]:
             r = _sigmoid(x @ W_x[:, :H] + b[:H] + h @ W_h[:, :H])
             z = _sigmoid(x @ W_x[:, H : 2 * H] + b[H : 2 * H] + h @ W_h[:, H : 2 * H])
-            n = torch.tanh(x @ W_x[:, 2 * H :] + b[2 * H :] + r * (h @ W_h[:, 2 * H :]))
+            n = torch.tanh(x @ W_x[:, 2 * H :] + b[2 * H :] + r * (h @ W_h[:, 2 * H :] + b_hn))
             h = (1.0 - z) * n + z * h
-            agent_outs.append(h @ w_out)
+            agent_outs.append(h @ w_out + b_out)
         outs.append(torch.stack(agent_outs))
         finals.append(h)
     return torch.stack(outs, dim=1), torch.stack(finals)
+
+
+def _gru_size(C, H, A):
+    return C * 3 * H + H * 3 * H + 3 * H + H + H * A + A
 
 
 def _gen(seed):
@@ -46,20 +49,33 @@ def _gen(seed):
 
 def test_gru_step_matches_hand_written_reference():
     P, C, H, A, T = 2, 3, 4, 2, 3
-    size = C * 3 * H + H * 3 * H + 3 * H + H * A
-    genes = torch.randn(P, size, generator=_gen(0), dtype=torch.float64)
+    genes = torch.randn(P, _gru_size(C, H, A), generator=_gen(0), dtype=torch.float64)
     xs = torch.randn(T, P, C, generator=_gen(1), dtype=torch.float64)
     expected, expected_h = _reference_gru(xs, genes, C, H, A)
-    cuts = [C * 3 * H, H * 3 * H, 3 * H, H * A]
-    parts = torch.split(genes, cuts, dim=1)
-    params = GRUParams(parts[0].reshape(P, C, 3 * H), parts[1].reshape(P, H, 3 * H), parts[2].reshape(P, 1, 3 * H),
-                       parts[3].reshape(P, H, A))
+    parts = torch.split(genes, [C * 3 * H, H * 3 * H, 3 * H, H, H * A, A], dim=1)
+    shapes = [(C, 3 * H), (H, 3 * H), (1, 3 * H), (1, H), (H, A), (1, A)]
+    params = GRUParams(*(part.reshape(P, *shape) for part, shape in zip(parts, shapes)))
     h = torch.zeros(P, H, dtype=torch.float64)
     for t in range(T):
         h = gru_step(xs[t], h, params)
         torch.testing.assert_close(gru_readout(h, params), expected[t], rtol=0, atol=1e-12)
     torch.testing.assert_close(h, expected_h, rtol=0, atol=1e-12)
     assert expected.abs().min() > 1e-3  # the gates are not saturated into a trivial case
+    # R = 3 rollouts per genome: each genome's weights drive its own rows
+    xr = torch.randn(P * 3, C, generator=_gen(9), dtype=torch.float64)
+    hr = gru_step(xr, torch.zeros(P * 3, H, dtype=torch.float64), params)
+    for p in range(P):
+        one = GRUParams(*(t[p : p + 1] for t in params))
+        for k in range(3):
+            row = p * 3 + k
+            torch.testing.assert_close(hr[row : row + 1], gru_step(xr[row : row + 1], torch.zeros(1, H, dtype=torch.float64), one))
+
+
+def test_pdlf_gru_size_is_pdlfs_logged_one():
+    # 3 inputs, 128 units, one output: PDLF's GRU baseline logged 50,945 genes
+    assert _gru_size(3, 128, 1) == 50_945
+    layout = genome_layout(3, 1, AgentConfig(spiking=False, gru_hidden=128), RuleConfig(name="none"))
+    assert layout.size == 50_945 and [b.name for b in layout.blocks][0] == "gru.W_x"
 
 
 def _agents(gru_hidden, rule="pdlf"):
@@ -94,9 +110,10 @@ def test_layout_sizes_and_no_gru_layout_unchanged():
     hybrid = genome_layout(3, 1, AgentConfig(hidden=(16,), recurrent=True, gru_hidden=16), rule)
     snn_size = 5 * (3 * 16 + 16 * 16 + 16 * 1)
     assert plain.size == snn_size
-    assert hybrid.size == snn_size + 3 * 48 + 16 * 48 + 48 + 16
+    assert hybrid.size == snn_size + _gru_size(3, 16, 1)
     assert hybrid.describe()[: len(plain.blocks)] == plain.describe()
-    assert [b.name for b in hybrid.blocks[len(plain.blocks) :]] == ["gru.W_x", "gru.W_h", "gru.b", "gru.w_out"]
+    assert [b.name for b in hybrid.blocks[len(plain.blocks) :]] == [
+        "gru.W_x", "gru.W_h", "gru.b", "gru.b_hn", "gru.w_out", "gru.b_out"]
     assert plain.describe() == GenomeLayout(network_layers(3, 1, agent), rule).describe()
     net = PlasticSNN(3, 1, AgentConfig(hidden=(16,), recurrent=True, gru_hidden=16), rule)
     assert net.layout.describe() == hybrid.describe() and net.layout.size == hybrid.size
@@ -109,10 +126,12 @@ def test_split_join_round_trip_and_named_gru_blocks():
     assert torch.equal(layout.join(parts), flat)
     gru = parts["gru"]
     assert {k: tuple(v.shape) for k, v in gru.items()} == {
-        "W_x": (3, 3, 12), "W_h": (3, 4, 12), "b": (3, 1, 12), "w_out": (3, 4, 2)}
-    start = layout.size - (3 * 12 + 4 * 12 + 12 + 4 * 2)
+        "W_x": (3, 3, 12), "W_h": (3, 4, 12), "b": (3, 1, 12), "b_hn": (3, 1, 4), "w_out": (3, 4, 2),
+        "b_out": (3, 1, 2)}
+    start = layout.size - _gru_size(3, 4, 2)
     assert torch.equal(gru["W_x"][1], flat[1, start : start + 36].reshape(3, 12))
-    assert torch.equal(gru["w_out"][2], flat[2, -8:].reshape(4, 2))
+    assert torch.equal(gru["w_out"][2], flat[2, -10:-2].reshape(4, 2))
+    assert torch.equal(gru["b_out"][2], flat[2, -2:].reshape(1, 2))
 
 
 def test_extra_blocks_start_at_zero_and_are_unbounded():
