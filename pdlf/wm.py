@@ -180,6 +180,16 @@ class WMResult:
     seconds_per_generation: float = 0.0
 
 
+def _curves(cfg: RunConfig, run_dir: Path) -> tuple[list[float], list[float], list[float]]:
+    """Centre accuracy, population accuracy and seconds per generation from ``run_dir/metrics.csv``."""
+    length = recall_length(cfg)
+    with open(run_dir / "metrics.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return ([float(r["fitness/center"]) / length for r in rows if r.get("fitness/center")],
+            [float(r["fitness/mean"]) / length for r in rows],
+            [float(r["perf/seconds"]) for r in rows if r.get("perf/seconds")])
+
+
 def train(cfg: RunConfig, run_dir: str | Path, force: bool = False) -> WMResult:
     """Train ``cfg`` (a copy-task run config) with the `Trainer` into ``run_dir``; read its curves."""
     from pdlf.es.trainer import Trainer
@@ -187,17 +197,35 @@ def train(cfg: RunConfig, run_dir: str | Path, force: bool = False) -> WMResult:
     t0 = time.perf_counter()
     trainer = Trainer.create(cfg, Path(run_dir), force=force)
     summary = trainer.run()
-    length = recall_length(cfg)
-    with open(Path(run_dir) / "metrics.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    centre_curve, population, _ = _curves(cfg, Path(run_dir))
     return WMResult(
         cfg=cfg,
         run_dir=Path(run_dir),
-        train_curve=[float(r["fitness/center"]) / length for r in rows if r.get("fitness/center")],
-        population_accuracy=[float(r["fitness/mean"]) / length for r in rows],
+        train_curve=centre_curve,
+        population_accuracy=population,
         center=trainer.searcher.center().to(torch.float32),
         seconds_per_generation=(time.perf_counter() - t0) / max(1, int(summary["generations"])),
     )
+
+
+def load_finished(cfg: RunConfig, run_dir: str | Path) -> WMResult | None:
+    """The result of a finished run of exactly ``cfg`` in ``run_dir`` (the same resolved config,
+    all ``es.generations`` done), or None, so that a report re-run reuses it instead of retraining.
+    Its ``seconds_per_generation`` is the mean generation time metrics.csv recorded."""
+    import yaml
+
+    run_dir = Path(run_dir)
+    try:
+        stored = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
+        center = torch.load(run_dir / "center.pt", weights_only=True)
+        if stored.to_dict() != cfg.to_dict() or int(center["generation"]) < cfg.es.generations:
+            return None
+        centre_curve, population, seconds = _curves(cfg, run_dir)
+    except (OSError, ValueError, KeyError, TypeError, ConfigError, RuntimeError):
+        return None
+    return WMResult(cfg=cfg, run_dir=run_dir, train_curve=centre_curve, population_accuracy=population,
+                    center=center["genome"].to(torch.float32),
+                    seconds_per_generation=float(np.mean(seconds)) if seconds else 0.0)
 
 
 def held_out_seeds(cfg: RunConfig, n: int) -> np.ndarray:
@@ -225,4 +253,4 @@ def recall_accuracy(cfg: RunConfig, genome: torch.Tensor, n_sequences: int = 256
 
 
 __all__ = ["KINDS", "PDLF_MODELS", "PDLF_UNITS", "COPY_CONFIG", "ASSOC_CONFIG", "TASK_CONFIGS", "KIND_OVERRIDES", "HYBRID_GRU", "kind_config", "copy_task", "recall_length", "agent_steps", "WMResult",
-           "train", "held_out_seeds", "recall_accuracy"]
+           "train", "load_finished", "held_out_seeds", "recall_accuracy"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from pdlf.cli import main
@@ -13,21 +15,32 @@ def test_report_trains_evaluates_and_writes_results(tmp_path):
     root, docs = tmp_path / "runs", tmp_path / "docs"
     argv = ["report", "--tasks", "halfcheetah_vel", "--seeds", "0", "--popsize", "4", "--generations", "2",
             "--episode-steps", "20", "--hidden", "8", "--workers", "0", "--eval-seeds", "1",
-            "--wm-generations", "1", "--assoc-generations", "1", "--root", str(root), "--docs", str(docs)]
+            "--wm-generations", "1", "--assoc-generations", "1", "--pdlf-wm-generations", "1",
+            "--root", str(root), "--docs", str(docs)]
     assert main(argv) == 0
     for name in ("training_halfcheetah_vel.png", "injury_temporary_halfcheetah_vel.png",
                  "injury_permanent_halfcheetah_vel.png"):
         assert (docs / name).stat().st_size > 1000
     text = (docs / "results.md").read_text()
     for heading in ("## Training curves", "## Seen versus unseen goals", "## Temporary injury",
-                    "## Permanent injury", "## Working memory", "## Associative recall"):
+                    "## Permanent injury", "## Working memory", "## PDLF's own working-memory models",
+                    "## Associative recall"):
         assert heading in text
     assert text.count("| halfcheetah_vel | plastic |") >= 4 and text.count("| halfcheetah_vel | direct |") >= 4
-    assert text.count("| plastic | 0.") == 2 and text.count("| direct | 0.") == 2  # copy and assoc accuracies
+    assert "| pdlf-hybrid | 53,505 | 0." in text and "| pdlf-gru | 50,945 | 0." in text
+    # results.json: one object per table row, with the per-seed numbers
+    rows = json.loads((docs / "results.json").read_text())["rows"]
+    tables = {r["table"] for r in rows}
+    assert tables == {"training", "goals", "temporary_injury", "permanent_injury", "wm", "pdlf_wm", "assoc"}
+    assoc = {r["agent"]: r for r in rows if r["table"] == "assoc"}
+    assert set(assoc) == {"plastic", "direct"} and assoc["direct"]["accuracy_membrane_reset"]["n"] == 1
+    assert [r["pdlf_accuracy"] for r in rows if r["table"] == "pdlf_wm"] == [0.883, 0.789]
+    assert sum(r["table"] == "training" for r in rows) == 2
     # a second call reuses the finished runs (no retraining) and rewrites the report
-    mtime = (root / "halfcheetah_vel__plastic__s0" / "metrics.csv").stat().st_mtime
-    assert main([*argv, "--stages", "train,docs"]) == 0
-    assert (root / "halfcheetah_vel__plastic__s0" / "metrics.csv").stat().st_mtime == mtime
+    trained = [root / "halfcheetah_vel__plastic__s0" / "metrics.csv", root / "assoc" / "plastic__s0" / "metrics.csv"]
+    mtimes = [p.stat().st_mtime for p in trained]
+    assert main([*argv, "--stages", "train,assoc,docs"]) == 0
+    assert [p.stat().st_mtime for p in trained] == mtimes
 
 
 def test_report_rejects_unknown_stages(tmp_path, capsys):
