@@ -137,7 +137,8 @@ def _load(args, name: str) -> Any:
 
 
 def stage_eval(args) -> None:
-    """Centre's returns on the training and unseen goals (``pdlf eval --goals all``) of every run."""
+    """Centre's returns on the training and unseen goals (``pdlf eval --goals all``) and on PDLF's 72
+    interpolated goals (``--goals interp72``) of every run."""
     from pdlf.eval_goals import eval_files, eval_stem, evaluate_goals, write_eval
     from pdlf.evaluation import env_seeds
     from pdlf.goals import parse_goals
@@ -148,10 +149,11 @@ def stage_eval(args) -> None:
         for kind in KINDS:
             for seed in args.seeds:
                 run = load_run(run_dir_for(args, task, kind, seed))
-                sel = parse_goals("all", run.spec, run.train_goals())
-                out = prepare_output_dir(run.run_dir / "report_eval", eval_files(sel), force=True)
-                res = evaluate_goals(run, sel, env_seeds(args.eval_seeds), "center", args.episode_steps)
-                _save(args, f"eval__{task}__{kind}__s{seed}", jsonable(write_eval(res, out, eval_stem(sel))))
+                for goal_set, prefix in (("all", "eval"), ("interp72", "eval72")):  # 12-goal grid; PDLF's 72 goals
+                    sel = parse_goals(goal_set, run.spec, run.train_goals())
+                    out = prepare_output_dir(run.run_dir / f"report_{prefix}", eval_files(sel), force=True)
+                    res = evaluate_goals(run, sel, env_seeds(args.eval_seeds), "center", args.episode_steps)
+                    _save(args, f"{prefix}__{task}__{kind}__s{seed}", jsonable(write_eval(res, out, eval_stem(sel))))
 
 
 def stage_injury(args) -> None:
@@ -274,6 +276,24 @@ def _eval_table(args) -> Table:
     return table
 
 
+def _interp72_table(args) -> Table:
+    """Mean return of the centre over PDLF's 72 interpolated goals (`pdlf.goals`, ``interp72``)."""
+    table = Table("goals_interp72", ["task", "agent", "mean return over the 72 goals", "diverged episodes"])
+    for task in args.tasks:
+        for kind in KINDS:
+            means, diverged = [], 0
+            for seed in args.seeds:
+                res = _load(args, f"eval72__{task}__{kind}__s{seed}")
+                if res is None:
+                    continue
+                per_goal = [g["mean"] for g in res["genomes"]["center"]["per_goal"]]
+                means.append(finite_stats(per_goal).mean)
+                diverged += res["genomes"]["center"]["diverged"]
+            table.add([task, kind, _fmt(means), str(diverged)],
+                      {"task": task, "agent": kind, "interp72_return": stat_record(means), "diverged": diverged})
+    return table
+
+
 def _injury_tables_and_figures(args, docs: Path) -> tuple[Table, Table]:
     from pdlf.plots import injury_curves, return_vs_fraction
 
@@ -357,7 +377,7 @@ def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
     docs = Path(args.docs)
     docs.mkdir(parents=True, exist_ok=True)
     training, numbers = _training_table_and_figures(args, docs)
-    goals = _eval_table(args)
+    goals, goals72 = _eval_table(args), _interp72_table(args)
     temp, perm = _injury_tables_and_figures(args, docs)
     wm, assoc = _memory_table(args, "wm"), _memory_table(args, "assoc")
     pdlf_wm = _memory_table(args, "pdlf_wm", {"pdlf-hybrid": PDLF_COPY[(8, 16)][0], "pdlf-gru": PDLF_COPY[(8, 16)][1]})
@@ -400,6 +420,11 @@ def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
         "grid (those not on the training grid), mean ± std over seeds.",
         "",
         *goals.markdown(),
+        "",
+        "PDLF's 72 unseen goals (`--goals interp72`: `a + (b − a)·i/72`, i = 0…71, `a = g_min + Δ/8`, "
+        "`b = g_max − Δ/8`, Δ the goal range; PDLF's figure code), mean return over the goals, mean ± std over seeds:",
+        "",
+        *goals72.markdown(),
         "",
         "## Temporary injury (PDLF protocol)",
         "",
@@ -456,7 +481,7 @@ def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
     if discussion.is_file():
         text += ["## What this shows", "", discussion.read_text().strip(), ""]
     (docs / "results.md").write_text("\n".join(text))
-    tables = (training, goals, temp, perm, wm, pdlf_wm, assoc)
+    tables = (training, goals, goals72, temp, perm, wm, pdlf_wm, assoc)
     results = {"command": command, "rows": [row for t in tables for row in t.records()]}
     (docs / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     return {f"{t}/{k}": v for (t, k), v in numbers.items()}

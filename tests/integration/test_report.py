@@ -31,7 +31,10 @@ def test_report_trains_evaluates_and_writes_results(tmp_path):
     # results.json: one object per table row, with the per-seed numbers
     rows = json.loads((docs / "results.json").read_text())["rows"]
     tables = {r["table"] for r in rows}
-    assert tables == {"training", "goals", "temporary_injury", "permanent_injury", "wm", "pdlf_wm", "assoc"}
+    assert tables == {"training", "goals", "goals_interp72", "temporary_injury", "permanent_injury", "wm", "pdlf_wm",
+                      "assoc"}
+    (g72,) = [r for r in rows if r["table"] == "goals_interp72" and r["agent"] == "plastic"]
+    assert g72["interp72_return"]["n"] == 1 and g72["interp72_return"]["mean"] is not None
     assoc = {r["agent"]: r for r in rows if r["table"] == "assoc"}
     assert set(assoc) == {"plastic", "direct"} and assoc["direct"]["accuracy_membrane_reset"]["n"] == 1
     assert [r["pdlf_accuracy"] for r in rows if r["table"] == "pdlf_wm"] == [0.883, 0.789]
