@@ -213,11 +213,17 @@ def stage_wm(args) -> None:
                   ("plastic", "direct"))
 
 
+def _pdlf_wm_name(length: int, delay: int) -> str:
+    return f"pdlf_wm_L{length}_D{delay}"
+
+
 def stage_pdlf_wm(args) -> None:
-    """PDLF's reference models on the copy task at L = 8, D = 16 (PDLF logged 0.883 vs 0.789)."""
-    _memory_stage(args, "pdlf_wm", "copy",
-                  ["env.params.length=8", "env.params.delay=16", f"es.generations={args.pdlf_wm_generations}"],
-                  ("pdlf-hybrid", "pdlf-gru"))
+    """PDLF's reference models on the copy task at the (L, D) cells PDLF logged (`PDLF_COPY`)."""
+    for length, delay in PDLF_COPY:
+        _memory_stage(args, _pdlf_wm_name(length, delay), "copy",
+                      [f"env.params.length={length}", f"env.params.delay={delay}",
+                       f"es.generations={args.pdlf_wm_generations}"],
+                      ("pdlf-hybrid", "pdlf-gru"))
 
 
 def stage_assoc(args) -> None:
@@ -345,27 +351,33 @@ def _injury_tables_and_figures(args, docs: Path) -> tuple[Table, Table]:
     return temp, perm
 
 
-def _memory_table(args, name: str, pdlf_numbers: dict[str, float] | None = None) -> Table:
+def _memory_columns(lead: list[str], pdlf: bool) -> list[str]:
+    """Columns of a memory table: ``lead``, then agent, genes, accuracies (PDLF's beside ours), times."""
+    return [*lead, "agent", "genes", "recall accuracy", *(["PDLF's logged accuracy"] if pdlf else []),
+            "with membrane reset during the delay", "seconds per generation", "wall minutes per run"]
+
+
+def _memory_table(args, name: str, pdlf_numbers: dict[str, float] | None = None, table: Table | None = None,
+                  lead: dict[str, Any] | None = None) -> Table:
     """One row per agent kind of memory stage ``name``: accuracy with and without the reset, time.
-    ``pdlf_numbers`` (kind -> accuracy PDLF logged) adds a column beside ours."""
+    ``pdlf_numbers`` (kind -> accuracy PDLF logged) adds a column beside ours; ``lead`` (column ->
+    value) adds leading columns; rows go into ``table`` when given (its columns must match)."""
     rows = _load(args, name)
-    columns = ["agent", "genes", "recall accuracy", "with membrane reset during the delay", "seconds per generation",
-               "wall minutes per run"]
-    if pdlf_numbers:
-        columns.insert(3, "PDLF's logged accuracy")
-    table = Table(name, columns)
+    lead = lead or {}
+    table = table or Table(name, _memory_columns(list(lead), pdlf=bool(pdlf_numbers)))
     for kind, runs in (rows or {}).items():
         acc, reset = [r["accuracy"] for r in runs], [r["accuracy_membrane_reset"] for r in runs]
         secs = [r["seconds_per_generation"] for r in runs]
         wall = [r.get("wall_minutes") for r in runs]
-        cells = [kind, f"{runs[0].get('genome_size', 'n/a'):,}" if "genome_size" in runs[0] else "n/a",
+        cells = [*map(str, lead.values()), kind,
+                 f"{runs[0].get('genome_size', 'n/a'):,}" if "genome_size" in runs[0] else "n/a",
                  _fmt(acc, 3), _fmt(reset, 3), _fmt(secs, 2), _fmt(wall, 1)]
-        record = {"agent": kind, "genome_size": runs[0].get("genome_size"), "generations": runs[0].get("generations"),
+        record = {**lead, "agent": kind, "genome_size": runs[0].get("genome_size"), "generations": runs[0].get("generations"),
                   "budget_agent_steps": runs[0].get("budget_agent_steps"), "accuracy": stat_record(acc),
                   "accuracy_membrane_reset": stat_record(reset), "seconds_per_generation": stat_record(secs),
                   "wall_minutes": stat_record(wall), "seeds": [r["seed"] for r in runs]}
         if pdlf_numbers:
-            cells.insert(3, f"{pdlf_numbers[kind]:.3f}" if kind in pdlf_numbers else "n/a")
+            cells.insert(len(lead) + 3, f"{pdlf_numbers[kind]:.3f}" if kind in pdlf_numbers else "n/a")
             record["pdlf_accuracy"] = pdlf_numbers.get(kind)
         table.add(cells, record)
     return table
@@ -380,7 +392,10 @@ def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
     goals, goals72 = _eval_table(args), _interp72_table(args)
     temp, perm = _injury_tables_and_figures(args, docs)
     wm, assoc = _memory_table(args, "wm"), _memory_table(args, "assoc")
-    pdlf_wm = _memory_table(args, "pdlf_wm", {"pdlf-hybrid": PDLF_COPY[(8, 16)][0], "pdlf-gru": PDLF_COPY[(8, 16)][1]})
+    pdlf_wm = Table("pdlf_wm", _memory_columns(["L", "D"], pdlf=True))
+    for (length, delay), (hybrid, gru) in PDLF_COPY.items():
+        _memory_table(args, _pdlf_wm_name(length, delay), {"pdlf-hybrid": hybrid, "pdlf-gru": gru}, table=pdlf_wm,
+                      lead={"L": length, "D": delay})
     per_gen = args.popsize + 1
     text = [
         "# Plastic versus direct-weight SNN agents: results on this platform",
@@ -454,12 +469,13 @@ def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
         "",
         *wm.markdown(),
         "",
-        "## PDLF's own working-memory models (copy task, L = 8, D = 16)",
+        "## PDLF's own working-memory models (copy task)",
         "",
         f"`pdlf wm --model pdlf-hybrid` and `--model pdlf-gru` (`pdlf.wm`: PDLF's plastic LIF 3→128→1 with the "
         f"plain ABCD rule and a tanh readout post, fast weights shared by the 32 sequences of a generation, plus a "
         f"128-unit GRU, 53,505 genes; the GRU alone, 50,945 genes), popsize 256, {args.pdlf_wm_generations} "
-        f"generations, 32 sequences per generation, recall window as PDLF's generator. PDLF trained for 12,000 "
+        f"generations, 32 sequences per generation, recall window as PDLF's generator, at the (L, D) cells PDLF "
+        f"logged. PDLF trained for 12,000 "
         f"generations, so ours are {args.pdlf_wm_generations / 12000:.1%} of its budget. PDLF's plastic 0.883 was "
         "measured without a reset; only its GRU-carrying direct-weight hybrid was reset (75 % → 50 %).",
         "",
