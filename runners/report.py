@@ -37,7 +37,9 @@ from pdlf.stats import finite_stats
 from pdlf.tables import Table, stat_record
 
 KINDS = {"plastic": "pdlf", "direct": "none"}
-STAGES = ("train", "eval", "injury", "wm", "pdlf_wm", "assoc", "docs")
+STAGES = ("train", "eval", "injury", "wm", "pdlf_wm", "assoc", "ablation", "docs")
+ABLATION_RULES = ("pdlf", "scp", "pdp", "hebb_abcd", "none")  # full rule, SCP only, PDP only, Najarro & Risi, none
+ABLATION_TASK = "halfcheetah_vel"
 # PDLF's logged copy-task accuracies (hybrid vs GRU), spec §5 / the issue: (L, D) -> (hybrid, gru)
 PDLF_COPY = {(8, 16): (0.883, 0.789), (8, 32): (0.78, 0.67), (64, 0): (0.66, 0.57)}
 FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -75,13 +77,14 @@ def run_dir_for(args, task: str, kind: str, seed: int) -> Path:
     return Path(args.root) / f"{task}__{kind}__s{seed}"
 
 
-def train_config(args, task: str, kind: str, seed: int):
+def train_config(args, task: str, kind: str, seed: int, rule: str | None = None):
+    """The locomotion run config of ``kind`` (its rule from `KINDS`, or ``rule``) at the report's budget."""
     from pdlf.config import load_config
 
     repo_configs = Path(__file__).resolve().parents[1] / "configs"
     base = repo_configs / f"{task}.yaml"
     overrides = [
-        f"rule.name={KINDS[kind]}",
+        f"rule.name={rule or KINDS[kind]}",
         f"es.seed={seed}",
         f"es.popsize={args.popsize}",
         f"es.generations={args.generations}",
@@ -102,23 +105,70 @@ def train_config(args, task: str, kind: str, seed: int):
 
 # ------------------------------------------------------------------------------------- stages
 def stage_train(args) -> None:
-    from pdlf.es.trainer import Trainer
-    from pdlf.runs import is_run_dir
-
     for task in args.tasks:
         for seed in args.seeds:
             for kind in KINDS:
-                run_dir = run_dir_for(args, task, kind, seed)
-                if is_run_dir(run_dir):
-                    trainer = Trainer.resume(run_dir)
-                    if trainer.generation >= args.generations:
-                        continue
-                else:
-                    trainer = Trainer.create(train_config(args, task, kind, seed), run_dir, force=run_dir.exists())
-                t0 = time.time()
-                summary = trainer.run()
-                print(f"trained {run_dir.name}: {summary['env_steps']} env steps, centre "
-                      f"{summary['center_fitness']:.1f}, {time.time() - t0:.0f} s", file=sys.stderr)
+                _train_run(args, task, kind, seed)
+
+
+def _train_run(args, task: str, kind: str, seed: int, rule: str | None = None) -> Path:
+    """Train (or resume, or reuse when finished) one locomotion run; returns its directory."""
+    from pdlf.es.trainer import Trainer
+    from pdlf.runs import is_run_dir
+
+    run_dir = run_dir_for(args, task, kind, seed)
+    if is_run_dir(run_dir):
+        trainer = Trainer.resume(run_dir)
+        if trainer.generation >= args.generations:
+            return run_dir
+    else:
+        trainer = Trainer.create(train_config(args, task, kind, seed, rule), run_dir, force=run_dir.exists())
+    t0 = time.time()
+    summary = trainer.run()
+    print(f"trained {run_dir.name}: {summary['env_steps']} env steps, centre "
+          f"{summary['center_fitness']:.1f}, {time.time() - t0:.0f} s", file=sys.stderr)
+    return run_dir
+
+
+def _metrics(run_dir: Path) -> list[dict[str, str]]:
+    import csv
+
+    with open(run_dir / "metrics.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def stage_ablation(args) -> None:
+    """The rule ablation (`ABLATION_RULES`) on halfcheetah_vel at the report's locomotion budget and
+    on the copy task (L = 8, D = 16, ``--wm-generations``): final fitness or recall accuracy, and
+    how many members diverged (NaN/inf actions or states) over the whole search, PDLF's claim being
+    that without PDP the networks diverge."""
+    from pdlf.wm import COPY_CONFIG, kind_config, load_finished, recall_accuracy, train
+
+    rows: dict[str, dict[str, list]] = {ABLATION_TASK: {}, "copy": {}}
+    for rule in ABLATION_RULES:
+        kind = next((k for k, r in KINDS.items() if r == rule), f"rule-{rule}")
+        rows[ABLATION_TASK][rule] = []
+        for seed in args.seeds:
+            metrics = _metrics(_train_run(args, ABLATION_TASK, kind, seed, rule))
+            rows[ABLATION_TASK][rule].append({
+                "seed": seed, "final_center_fitness": float(metrics[-1]["fitness/center"]),
+                "best_ever_fitness": float(metrics[-1]["fitness/best_ever"]),
+                "diverged_members": sum(int(float(m["health/diverged"])) for m in metrics),
+                "env_steps": int(metrics[-1]["env_steps"])})
+        rows["copy"][rule] = []
+        for seed in args.seeds:
+            wm_kind = "direct" if rule == "none" else "plastic"
+            cfg = kind_config(COPY_CONFIG, wm_kind, ["env.params.length=8", "env.params.delay=16",
+                                                     f"es.generations={args.wm_generations}", f"es.seed={seed}",
+                                                     "log.progress=false", *([f"rule.name={rule}"] if rule != "none" else [])])
+            run_dir = Path(args.root) / "ablation_copy" / f"{rule}__s{seed}"
+            res = load_finished(cfg, run_dir) or train(cfg, run_dir, force=True)
+            rows["copy"][rule].append({
+                "seed": seed, "accuracy": recall_accuracy(cfg, res.center, 256),
+                "diverged_members": sum(int(float(m["health/diverged"])) for m in _metrics(run_dir)),
+                "genome_size": int(res.center.numel())})
+        print(f"ablation {rule}: done", file=sys.stderr)
+    _save(args, "ablation", rows)
 
 
 def _json_path(args, name: str) -> Path:
@@ -351,6 +401,20 @@ def _injury_tables_and_figures(args, docs: Path) -> tuple[Table, Table]:
     return temp, perm
 
 
+def _ablation_table(args) -> Table:
+    rows = _load(args, "ablation") or {}
+    table = Table("ablation", ["task", "rule", "score", "diverged members (all generations, all seeds)", "seeds"])
+    for task, by_rule in rows.items():
+        key, label = ("accuracy", "recall accuracy") if task == "copy" else ("final_center_fitness", "final centre fitness")
+        for rule, runs in by_rule.items():
+            values = [r[key] for r in runs]
+            diverged = sum(r["diverged_members"] for r in runs)
+            table.add([task, rule, f"{label} {_fmt(values, 3 if task == 'copy' else 1)}", str(diverged), str(len(runs))],
+                      {"task": task, "rule": rule, "score_kind": key, "score": stat_record(values),
+                       "diverged_members": diverged, "seeds": [r["seed"] for r in runs]})
+    return table
+
+
 def _memory_columns(lead: list[str], pdlf: bool) -> list[str]:
     """Columns of a memory table: ``lead``, then agent, genes, accuracies (PDLF's beside ours), times."""
     return [*lead, "agent", "genes", "recall accuracy", *(["PDLF's logged accuracy"] if pdlf else []),
@@ -389,6 +453,7 @@ def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
     docs = Path(args.docs)
     docs.mkdir(parents=True, exist_ok=True)
     training, numbers = _training_table_and_figures(args, docs)
+    ablation = _ablation_table(args)
     goals, goals72 = _eval_table(args), _interp72_table(args)
     temp, perm = _injury_tables_and_figures(args, docs)
     wm, assoc = _memory_table(args, "wm"), _memory_table(args, "assoc")
@@ -492,12 +557,23 @@ def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
         "",
         *assoc.markdown(),
         "",
+        "## Rule ablation",
+        "",
+        f"The same search with each rule of the catalogue: `pdlf` (SCP + PDP), `scp` (SCP only: genes η, A, C), "
+        f"`pdp` (PDP only: η, B, D), `hebb_abcd` (Najarro & Risi) and `none` (direct weights); {ABLATION_TASK} at the "
+        f"locomotion budget above (the `pdlf` and `none` rows are the runs above), and the copy task at L = 8, "
+        f"D = 16 with {args.wm_generations} generations (`configs/copy.yaml`, the plastic agent's network). PDLF "
+        "states that without PDP the networks diverge; a diverged member is one whose actions or env state "
+        "became NaN/inf in an episode (it then gets the worst fitness).",
+        "",
+        *ablation.markdown(),
+        "",
     ]
     discussion = docs / "discussion.md"
     if discussion.is_file():
         text += ["## What this shows", "", discussion.read_text().strip(), ""]
     (docs / "results.md").write_text("\n".join(text))
-    tables = (training, goals, goals72, temp, perm, wm, pdlf_wm, assoc)
+    tables = (training, goals, goals72, temp, perm, wm, pdlf_wm, assoc, ablation)
     results = {"command": command, "rows": [row for t in tables for row in t.records()]}
     (docs / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     return {f"{t}/{k}": v for (t, k), v in numbers.items()}
@@ -528,7 +604,7 @@ def run(args: argparse.Namespace) -> int:
     command = reproducing_command(sys.argv[1:])
     timings = _load(args, "timings") or {}
     for name, stage in (("train", stage_train), ("eval", stage_eval), ("injury", stage_injury), ("wm", stage_wm),
-                        ("pdlf_wm", stage_pdlf_wm), ("assoc", stage_assoc)):
+                        ("pdlf_wm", stage_pdlf_wm), ("assoc", stage_assoc), ("ablation", stage_ablation)):
         if name in stages:
             t0 = time.time()
             stage(args)

@@ -24,7 +24,7 @@ def test_report_trains_evaluates_and_writes_results(tmp_path):
     text = (docs / "results.md").read_text()
     for heading in ("## Training curves", "## Seen versus unseen goals", "## Temporary injury",
                     "## Permanent injury", "## Working memory", "## PDLF's own working-memory models",
-                    "## Associative recall"):
+                    "## Associative recall", "## Rule ablation"):
         assert heading in text
     assert text.count("| halfcheetah_vel | plastic |") >= 4 and text.count("| halfcheetah_vel | direct |") >= 4
     assert "| pdlf-hybrid | 53,505 | 0." in text and "| pdlf-gru | 50,945 | 0." in text
@@ -32,7 +32,11 @@ def test_report_trains_evaluates_and_writes_results(tmp_path):
     rows = json.loads((docs / "results.json").read_text())["rows"]
     tables = {r["table"] for r in rows}
     assert tables == {"training", "goals", "goals_interp72", "temporary_injury", "permanent_injury", "wm", "pdlf_wm",
-                      "assoc"}
+                      "assoc", "ablation"}
+    ablation = {(r["task"], r["rule"]): r for r in rows if r["table"] == "ablation"}
+    assert set(ablation) == {(t, r) for t in ("halfcheetah_vel", "copy") for r in ("pdlf", "scp", "pdp", "hebb_abcd", "none")}
+    assert all(r["diverged_members"] >= 0 and r["score"]["n"] == 1 for r in ablation.values())
+    assert (root / "halfcheetah_vel__rule-scp__s0").is_dir() and (root / "ablation_copy" / "pdp__s0").is_dir()
     (g72,) = [r for r in rows if r["table"] == "goals_interp72" and r["agent"] == "plastic"]
     assert g72["interp72_return"]["n"] == 1 and g72["interp72_return"]["mean"] is not None
     assoc = {r["agent"]: r for r in rows if r["table"] == "assoc"}
