@@ -1,7 +1,9 @@
 """A population of plastic spiking agents: PDLF's network with fast weights as state.
 
 Network (per agent): input ``x_t`` (``obs_dim``) → hidden LIF layers (``hidden``, default one
-layer of 128) → linear readout to ``act_dim`` actions, no biases, one SNN step per env step.
+layer of 128) → linear readout to ``act_dim`` actions, no biases (``biases`` adds evolved ones; ``output
+= tanh`` squashes the action: `PDLF_DIRECT_AGENT`, PDLF's own direct-weight baseline neuron), one SNN
+step per env step.
 Optional plastic recurrent weights per hidden layer take the previous step's spikes as input.
 
 Every weight matrix is *state*: it starts each episode at zero (PDLF) or at a U(-s, s) draw
@@ -48,6 +50,10 @@ from pdlf.snn.lif import LIFState, lif_init, lif_step
 
 SPIKE_KINDS = ("ternary", "binary")
 READOUT_POSTS = ("action", "tanh")
+OUTPUTS = ("linear", "tanh")
+BIAS_LAYER = "bias"  # genome layer of the evolved biases (`AgentConfig.biases`)
+# PDLF's own direct-weight baseline neuron (spec §2): m = 0.5 m + 0.5 I, threshold 1, biases, tanh
+PDLF_DIRECT_AGENT = {"tau": 2.0, "theta": 1.0, "biases": True, "output": "tanh"}
 WEIGHT_INITS = ("zero", "uniform")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -73,6 +79,10 @@ class AgentConfig:
             readout, default) or ``tanh`` of it (PDLF's working-memory model).
         weight_sharing: ``G`` consecutive rollouts of a genome share one set of fast weights,
             updated by the sum of their updates (PDLF's working-memory batch); 1 = per rollout.
+        biases: evolved biases (direct genes, start 0) added to every hidden layer's input current
+            and to the readout (PDLF's direct-weight baseline has them; our agents do not).
+        output: ``linear`` (default) or ``tanh``: the action is ``tanh`` of the readout (PDLF's
+            direct-weight baseline; `PDLF_DIRECT_AGENT` with rule ``none`` is that baseline).
         device: torch device of the agents' tensors (``cpu``, ``cuda``, ``cuda:1``).
         dtype: ``float32`` or ``float64``.
     """
@@ -88,6 +98,8 @@ class AgentConfig:
     spiking: bool = True
     readout_post: str = "action"
     weight_sharing: int = 1
+    biases: bool = False
+    output: str = "linear"
     device: str = "cpu"
     dtype: str = "float32"
 
@@ -110,6 +122,8 @@ class AgentConfig:
             raise ConfigError(f"agent.gru_hidden={self.gru_hidden!r}: give the GRU branch's units as an integer >= 0 (0 = none)")
         if not self.spiking and not self.gru_hidden:
             raise ConfigError("agent.spiking=false leaves no network: set agent.gru_hidden > 0 (a GRU-only agent) or spiking true")
+        if self.output not in OUTPUTS:
+            raise ConfigError(f"agent.output={self.output!r}: {did_you_mean(self.output, OUTPUTS)}")
         if self.readout_post not in READOUT_POSTS:
             raise ConfigError(f"agent.readout_post={self.readout_post!r}: {did_you_mean(self.readout_post, READOUT_POSTS)}")
         if isinstance(self.weight_sharing, bool) or not isinstance(self.weight_sharing, int) or self.weight_sharing < 1:
@@ -131,10 +145,15 @@ def network_layers(obs_dim: int, act_dim: int, cfg: AgentConfig) -> list[LayerSh
 
 def genome_layout(obs_dim: int, act_dim: int, agent: AgentConfig, rule: RuleConfig) -> GenomeLayout:
     """The genome layout of ``PlasticSNN(obs_dim, act_dim, agent, rule)``: the rule's blocks on
-    `network_layers`, then (``agent.gru_hidden > 0``) the GRU's direct blocks ``gru.W_x``,
-    ``gru.W_h``, ``gru.b``, ``gru.w_out`` (initial value 0, unbounded)."""
+    `network_layers`, then (``agent.gru_hidden > 0``) the GRU's direct blocks ``gru.W_x``, ``gru.W_h``,
+    ``gru.b``, ``gru.b_hn``, ``gru.w_out``, ``gru.b_out``, then (``agent.biases``) ``bias.l0`` … ``bias.out``
+    (``[1, n]`` each); extra blocks start at 0 and are unbounded."""
     agent.validate()
-    extra = gru_blocks(obs_dim, agent.gru_hidden, act_dim) if agent.gru_hidden else ()
+    extra = list(gru_blocks(obs_dim, agent.gru_hidden, act_dim)) if agent.gru_hidden else []
+    if agent.biases and agent.spiking:
+        sizes = [*(int(h) for h in agent.hidden), int(act_dim)]
+        names = [*(f"l{i}" for i in range(len(agent.hidden))), "out"]
+        extra += [(BIAS_LAYER, name, (1, n)) for name, n in zip(names, sizes)]
     return GenomeLayout(network_layers(obs_dim, act_dim, agent), rule, extra_blocks=extra)
 
 
@@ -182,6 +201,7 @@ class PlasticSNN:
         self._in_masks: dict[str, Tensor] = {}  # layer -> 0/1 multiplier of blocked inputs (storage order)
         self._out_masks: dict[str, Tensor] = {}  # layer -> 0/1 multiplier of blocked outputs
         self._hidden_masks: dict[int, Tensor] = {}  # hidden layer index -> [P, n] (1 = alive)
+        self._bias: dict[str, Tensor] = {}  # layer -> [P, n] evolved bias (agent.biases)
 
     # ----------------------------------------------------------------------------- episode start
     def reset(self, genomes: Tensor, seeds: int | Sequence[int] | Tensor = 0, rows_per_genome: int = 1) -> None:
@@ -233,6 +253,9 @@ class PlasticSNN:
         if self.gru_hidden:
             self.gru_params = gru_params(genes[GRU_LAYER])
             self.gru_state = gru_init(pop, self.gru_hidden, self.device, self.dtype)
+        self._bias = {}
+        if BIAS_LAYER in genes:  # [M, 1, n] per genome -> [P, n] per rollout
+            self._bias = {name: _repeat_rows(b[:, 0], rows) for name, b in genes[BIAS_LAYER].items()}
 
     def _one_genome_per_group(self, genomes: Tensor, rows: int, share: int) -> tuple[Tensor, int]:
         """``[P, L]`` genomes, one row per rollout (``rows == 1``), as one genome per group of
@@ -298,6 +321,8 @@ class PlasticSNN:
         for i, state in enumerate(self.hidden_states):
             name = f"l{i}"
             current = self._forward(name, pre_spikes)
+            if name in self._bias:
+                current = current + self._bias[name]
             if self.cfg.recurrent:
                 current = current + self._forward(f"rec{i}", state.s)
             new = lif_step(current, state, self.tau[i], self.theta[i], self.ternary, self._inv_tau[i])
@@ -311,7 +336,11 @@ class PlasticSNN:
             pre_spikes, pre_act = new.s, new.z
         if self.cfg.spiking:
             action = self._forward("out", pre_spikes)
+            if "out" in self._bias:
+                action = action + self._bias["out"]
             posts.append(("out", pre_act, torch.tanh(action) if self.cfg.readout_post == "tanh" else action))
+            if self.cfg.output == "tanh":
+                action = torch.tanh(action)
         else:
             action = torch.zeros(self.pop, self.act_dim, device=self.device, dtype=self.dtype)
         if self.plastic:

@@ -99,3 +99,17 @@ def test_goals_outside_the_range_need_extrapolate(tmp_path):
     cfg = config_from_dict({}, ["env.goals=[12.0]", "ray.workers=0"])
     with pytest.raises(GoalRangeError, match="extrapolate"):
         Trainer(cfg, tmp_path)
+
+
+def test_pdlf_direct_baseline_config_differs_in_rule_and_neuron_only():
+    from pdlf.snn.network import PDLF_DIRECT_AGENT
+
+    root = Path(__file__).resolve().parents[2] / "configs"
+    ours, theirs = (load_config(root / name).to_dict() for name in ("halfcheetah_vel.yaml", "halfcheetah_vel_pdlf_direct.yaml"))
+    assert theirs["rule"]["name"] == "none"
+    assert {k: theirs["agent"][k] for k in PDLF_DIRECT_AGENT} == PDLF_DIRECT_AGENT
+    for cfg in (ours, theirs):
+        cfg.pop("rule")
+        for k in PDLF_DIRECT_AGENT:
+            cfg["agent"].pop(k)
+    assert ours == theirs

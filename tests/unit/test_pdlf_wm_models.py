@@ -61,7 +61,7 @@ def _hybrid_agent(share, post="tanh"):
 
 def test_shared_weights_follow_the_batch_sum_with_tanh_post():
     G, M, T = 4, 2, 5
-    shared, alone = _hybrid_agent(G), _hybrid_agent(1)
+    shared = _hybrid_agent(G)
     genomes = torch.randn(M, shared.layout.size, generator=_gen(1), dtype=torch.float64) * 0.5
     xs = torch.rand(T, M * G, 3, generator=_gen(2), dtype=torch.float64).round()
     shared.reset(genomes, 0, rows_per_genome=G)
@@ -135,3 +135,29 @@ def test_gru_only_agent_outputs_its_gru_alone():
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
     net.reset_membranes()
     assert torch.count_nonzero(net.gru_state) == 0
+
+
+def test_pdlf_direct_baseline_neuron_by_hand():
+    """PDLF's direct-weight baseline: m = 0.5 m + 0.5 (x W + b), threshold 1, ternary spikes, tanh(s W_out + b_out)."""
+    from pdlf.snn.network import PDLF_DIRECT_AGENT
+
+    cfg = AgentConfig(hidden=(4,), dtype="float64", **PDLF_DIRECT_AGENT)
+    net = PlasticSNN(3, 2, cfg, RuleConfig(name="none"))
+    names = [b.name for b in net.layout.blocks]
+    assert names == ["l0.W", "out.W", "bias.l0", "bias.out"] and net.layout.size == 3 * 4 + 4 * 2 + 4 + 2
+    genome = torch.randn(1, net.layout.size, generator=_gen(7), dtype=torch.float64) * 2.0
+    W0, W1 = genome[0, :12].reshape(3, 4), genome[0, 12:20].reshape(4, 2)
+    b0, b1 = genome[0, 20:24], genome[0, 24:26]
+    net.reset(genome, 0)
+    m = torch.zeros(4, dtype=torch.float64)
+    spikes_seen = 0
+    for x in torch.randn(5, 3, generator=_gen(8), dtype=torch.float64):
+        m = 0.5 * m + 0.5 * (x @ W0 + b0)
+        s = torch.sign(m) * (m.abs() > 1.0)
+        m = m * (1 - s.abs())
+        expected = torch.tanh(s @ W1 + b1)
+        torch.testing.assert_close(net.act(x.unsqueeze(0))[0], expected, rtol=0, atol=1e-12)
+        spikes_seen += int(s.abs().sum())
+    assert spikes_seen > 0  # the check went through spikes, not only the biases
+    with pytest.raises(ConfigError, match="agent.output"):
+        AgentConfig(output="sigmoid").validate()
