@@ -37,7 +37,11 @@ from pdlf.stats import finite_stats
 from pdlf.tables import Table, stat_record
 
 KINDS = {"plastic": "pdlf", "direct": "none"}
-STAGES = ("train", "eval", "injury", "wm", "pdlf_wm", "assoc", "ablation", "docs")
+STAGES = ("train", "eval", "injury", "wm", "pdlf_wm", "assoc", "assoc_grid", "ablation", "docs")
+# associative recall over L: L -> the delay it trains at (L = 8: the assoc stage's runs); every
+# centre is tested at each delay of ASSOC_EVAL_DELAYS
+ASSOC_GRID = {4: 8, 8: 16, 16: 8}
+ASSOC_EVAL_DELAYS = (8, 32)
 ABLATION_RULES = ("pdlf", "scp", "pdp", "hebb_abcd", "none")  # full rule, SCP only, PDP only, Najarro & Risi, none
 ABLATION_TASK = "halfcheetah_vel"
 # PDLF's logged copy-task accuracies (hybrid vs GRU), spec §5 / the issue: (L, D) -> (hybrid, gru)
@@ -228,9 +232,11 @@ def stage_injury(args) -> None:
             _save(args, f"permanent__{task}__s{seed}", jsonable(permanent))
 
 
-def _memory_stage(args, name: str, task: str, overrides: list[str], kinds: tuple[str, ...]) -> None:
+def _memory_stage(args, name: str, task: str, overrides: list[str], kinds: tuple[str, ...],
+                  runs: str | None = None, eval_delays: tuple[int, ...] = ()) -> None:
     """Train each kind on a working-memory task for every seed (a finished run of the same config
-    is reused); test each centre with and without the membrane reset."""
+    is reused; runs live in ``root/runs``, default ``root/name``); test each centre with and without
+    the membrane reset, at the training delay and at each of ``eval_delays``."""
     from pdlf.wm import TASK_CONFIGS, agent_steps, kind_config, load_finished, recall_accuracy, train
 
     rows = {}
@@ -238,7 +244,7 @@ def _memory_stage(args, name: str, task: str, overrides: list[str], kinds: tuple
         rows[kind] = []
         for seed in args.seeds:
             cfg = kind_config(TASK_CONFIGS[task], kind, [*overrides, f"es.seed={seed}", "log.progress=false"])
-            run_dir = Path(args.root) / name / f"{kind}__s{seed}"
+            run_dir = Path(args.root) / (runs or name) / f"{kind}__s{seed}"
             t0 = time.time()
             res = load_finished(cfg, run_dir) or train(cfg, run_dir, force=True)
             rows[kind].append({
@@ -252,6 +258,13 @@ def _memory_stage(args, name: str, task: str, overrides: list[str], kinds: tuple
                 "generations": cfg.es.generations,
                 "budget_agent_steps": agent_steps(cfg),
             })
+            if eval_delays:  # the same genome tested at other delays (the layout does not depend on D)
+                rows[kind][-1]["by_delay"] = {}
+                for delay in eval_delays:
+                    at = kind_config(TASK_CONFIGS[task], kind, [*overrides, f"es.seed={seed}", f"env.params.delay={delay}"])
+                    rows[kind][-1]["by_delay"][str(delay)] = {
+                        "accuracy": recall_accuracy(at, res.center, 256),
+                        "accuracy_membrane_reset": recall_accuracy(at, res.center, 256, membrane_reset=True)}
             print(f"{name} {kind} seed {seed}: {rows[kind][-1]['accuracy']:.3f} -> "
                   f"{rows[kind][-1]['accuracy_membrane_reset']:.3f} with membrane reset ({time.time() - t0:.0f} s)",
                   file=sys.stderr)
@@ -274,6 +287,17 @@ def stage_pdlf_wm(args) -> None:
                       [f"env.params.length={length}", f"env.params.delay={delay}",
                        f"es.generations={args.pdlf_wm_generations}"],
                       ("pdlf-hybrid", "pdlf-gru"))
+
+
+def stage_assoc_grid(args) -> None:
+    """Associative recall over L (`ASSOC_GRID`: each L trained at one delay; L = 8 reuses the assoc
+    stage's runs), every centre tested at the delays `ASSOC_EVAL_DELAYS` with and without the reset."""
+    for length, delay in ASSOC_GRID.items():
+        runs = "assoc" if (length, delay) == (8, 16) else None
+        _memory_stage(args, f"assoc_L{length}", "assoc",
+                      [f"env.params.length={length}", f"env.params.delay={delay}",
+                       f"es.generations={args.assoc_generations}"],
+                      ("plastic", "direct"), runs=runs, eval_delays=ASSOC_EVAL_DELAYS)
 
 
 def stage_assoc(args) -> None:
@@ -401,6 +425,22 @@ def _injury_tables_and_figures(args, docs: Path) -> tuple[Table, Table]:
     return temp, perm
 
 
+def _assoc_grid_table(args) -> Table:
+    table = Table("assoc_grid", ["L", "trained at D", "tested at D", "agent", "recall accuracy",
+                                 "with membrane reset during the delay"])
+    for length, trained in ASSOC_GRID.items():
+        rows = _load(args, f"assoc_L{length}") or {}
+        for delay in ASSOC_EVAL_DELAYS:
+            for kind, runs in rows.items():
+                at = [r["by_delay"][str(delay)] for r in runs if "by_delay" in r]
+                acc, reset = [a["accuracy"] for a in at], [a["accuracy_membrane_reset"] for a in at]
+                table.add([str(length), str(trained), str(delay), kind, _fmt(acc, 3), _fmt(reset, 3)],
+                          {"L": length, "trained_delay": trained, "delay": delay, "agent": kind,
+                           "accuracy": stat_record(acc), "accuracy_membrane_reset": stat_record(reset),
+                           "seeds": [r["seed"] for r in runs]})
+    return table
+
+
 def _ablation_table(args) -> Table:
     rows = _load(args, "ablation") or {}
     table = Table("ablation", ["task", "rule", "score", "diverged members (all generations, all seeds)", "seeds"])
@@ -453,7 +493,7 @@ def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
     docs = Path(args.docs)
     docs.mkdir(parents=True, exist_ok=True)
     training, numbers = _training_table_and_figures(args, docs)
-    ablation = _ablation_table(args)
+    ablation, assoc_grid = _ablation_table(args), _assoc_grid_table(args)
     goals, goals72 = _eval_table(args), _interp72_table(args)
     temp, perm = _injury_tables_and_figures(args, docs)
     wm, assoc = _memory_table(args, "wm"), _memory_table(args, "assoc")
@@ -558,6 +598,12 @@ def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
         "",
         *assoc.markdown(),
         "",
+        "Over the recall length L: each L trained at one delay (3 seeds, the same budget), every centre tested at "
+        "other delays, with and without the reset. With the rule's D term gone, a silent delay step changes no "
+        "fast weight, so a genome's recall does not depend on the delay's length.",
+        "",
+        *assoc_grid.markdown(),
+        "",
         "## Rule ablation",
         "",
         f"The same search with each rule of the catalogue: `pdlf` (SCP + PDP), `scp` (SCP only: genes η, A, C), "
@@ -574,7 +620,7 @@ def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
     if discussion.is_file():
         text += ["## What this shows", "", discussion.read_text().strip(), ""]
     (docs / "results.md").write_text("\n".join(text))
-    tables = (training, goals, goals72, temp, perm, wm, pdlf_wm, assoc, ablation)
+    tables = (training, goals, goals72, temp, perm, wm, pdlf_wm, assoc, assoc_grid, ablation)
     results = {"command": command, "rows": [row for t in tables for row in t.records()]}
     (docs / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     return {f"{t}/{k}": v for (t, k), v in numbers.items()}
@@ -605,7 +651,8 @@ def run(args: argparse.Namespace) -> int:
     command = reproducing_command(sys.argv[1:])
     timings = _load(args, "timings") or {}
     for name, stage in (("train", stage_train), ("eval", stage_eval), ("injury", stage_injury), ("wm", stage_wm),
-                        ("pdlf_wm", stage_pdlf_wm), ("assoc", stage_assoc), ("ablation", stage_ablation)):
+                        ("pdlf_wm", stage_pdlf_wm), ("assoc", stage_assoc), ("assoc_grid", stage_assoc_grid),
+                        ("ablation", stage_ablation)):
         if name in stages:
             t0 = time.time()
             stage(args)

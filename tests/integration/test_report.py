@@ -32,7 +32,10 @@ def test_report_trains_evaluates_and_writes_results(tmp_path):
     rows = json.loads((docs / "results.json").read_text())["rows"]
     tables = {r["table"] for r in rows}
     assert tables == {"training", "goals", "goals_interp72", "temporary_injury", "permanent_injury", "wm", "pdlf_wm",
-                      "assoc", "ablation"}
+                      "assoc", "assoc_grid", "ablation"}
+    grid = [r for r in rows if r["table"] == "assoc_grid"]
+    assert sorted({(r["L"], r["delay"]) for r in grid}) == [(4, 8), (4, 32), (8, 8), (8, 32), (16, 8), (16, 32)]
+    assert all(r["accuracy"]["n"] == 1 for r in grid)
     ablation = {(r["task"], r["rule"]): r for r in rows if r["table"] == "ablation"}
     assert set(ablation) == {(t, r) for t in ("halfcheetah_vel", "copy") for r in ("pdlf", "scp", "pdp", "hebb_abcd", "none")}
     assert all(r["diverged_members"] >= 0 and r["score"]["n"] == 1 for r in ablation.values())
