@@ -1,4 +1,4 @@
-"""Shared pieces of the ``pdlf bench`` benchmarks: raw-physics timing."""
+"""Shared pieces of the ``pdlf bench`` benchmarks: raw-physics timing and ES-generation timing."""
 
 from __future__ import annotations
 
@@ -26,3 +26,27 @@ def time_physics(gym_id: str, steps: int) -> tuple[float, int]:
     dt = (time.perf_counter() - t0) / steps
     env.close()
     return dt, frame_skip
+
+
+def time_generations(cfg, generations: int) -> float:
+    """Wall seconds per ES generation of run config ``cfg`` (sampling, every rollout, the update):
+    a throw-away `Trainer` in a temporary directory, one warm-up generation, then the mean of
+    ``generations`` timed ones."""
+    import tempfile
+    from pathlib import Path
+
+    from pdlf.es.evaluator import Evaluator
+    from pdlf.es.trainer import Trainer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer.create(cfg, Path(tmp) / "run")
+        trainer.evaluator = Evaluator(cfg)
+        try:
+            trainer.step()  # warm-up: env caches, allocations
+            t0 = time.perf_counter()
+            for _ in range(generations):
+                trainer.step()
+            return (time.perf_counter() - t0) / generations
+        finally:
+            trainer.evaluator.close()
+            trainer.evaluator = None

@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "agent": ("pdlf.runners.bench_agent", "agent cost per agent-step against MuJoCo physics"),
     "envs": ("pdlf.runners.bench_envs", "batched env stepping against gymnasium and raw physics"),
     "train": ("pdlf.runners.bench_train", "the whole training pipeline against evotorch GymNE"),
+    "wm": ("pdlf.runners.bench_wm", "seconds per ES generation of each working-memory model"),
 }
 
 

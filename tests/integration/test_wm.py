@@ -248,3 +248,18 @@ def test_cli_pdlf_models_train_and_print_one_object(tmp_path, capsys, model, siz
     assert (report["model"], report["task"], report["genome_size"], report["generations"]) == (model, "copy", size, 3)
     assert 0.0 <= report["accuracy"] <= 1.0 and 0.0 <= report["accuracy_reset"] <= 1.0
     assert report["config"]["agent"]["weight_sharing"] == shared  # --quick: 4 sequences share one set
+
+
+def test_bench_wm_times_every_model_against_the_gru(capsys):
+    argv = ["bench", "wm", "--popsize", "8", "--generations", "1", "--L", "3", "--D", "2", "--json",
+            "--models", "plastic", "pdlf-hybrid", "pdlf-gru"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    models = result["models"]
+    assert set(models) == {"plastic", "pdlf-hybrid", "pdlf-gru"} and models["pdlf-gru"]["ratio_to_gru"] == 1.0
+    for entry in models.values():
+        assert entry["seconds_per_generation"] > 0 and entry["agent_steps_per_second"] > 0
+        assert entry["ratio_to_gru"] == round(entry["seconds_per_generation"] / models["pdlf-gru"]["seconds_per_generation"], 3)
+    assert models["pdlf-hybrid"]["weight_sharing"] == models["pdlf-hybrid"]["sequences_per_generation"] == 32
+    assert main(["bench", "wm", "--models", "pdlf-hybird"]) == 2
+    assert "pdlf-hybrid" in capsys.readouterr().err
