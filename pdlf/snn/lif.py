@@ -9,6 +9,13 @@ For one layer of ``n`` neurons in each of ``P`` agents (every tensor is ``[P, n]
 
 ``tau`` (dimensionless, in steps; PDLF: e) and ``theta`` (PDLF: 0.1) are per-neuron tensors so
 that intrinsic plasticity can change them during a lifetime. Units are arbitrary current units.
+
+Two-compartment neuron (`two_compartment_step`, IP²-RSNN's): a dendrite ``d`` with its own time
+constant ``tau_d`` filters the input current and feeds the soma, which spikes as above::
+
+    d_t = I_t + (d_{t-1} - I_t) / tau_d        dendrite relaxes toward the input current
+    m_t = d_t + (m_{t-1} - d_t) / tau_s        soma relaxes toward the dendrite
+    (spikes, soma reset and trace as above; the dendrite is not reset by a spike)
 """
 
 from __future__ import annotations
@@ -23,17 +30,25 @@ TRACE_DECAY = 1.0 / math.e  # fraction of the trace kept per step
 
 
 class LIFState(NamedTuple):
-    """State of one LIF layer: membrane ``v``, spikes ``s`` and trace ``z``, each ``[P, n]``."""
+    """State of one LIF layer: (somatic) membrane ``v``, spikes ``s``, trace ``z`` and, for
+    two-compartment neurons, the dendrite ``d`` (None for point neurons); each ``[P, n]``."""
 
     v: Tensor
     s: Tensor
     z: Tensor
+    d: Tensor | None = None
+
+    def masked(self, alive: Tensor) -> "LIFState":
+        """Every field times ``alive`` (``[P, n]`` 0/1): lost neurons hold no state."""
+        return LIFState(self.v * alive, self.s * alive, self.z * alive, None if self.d is None else self.d * alive)
 
 
-def lif_init(pop: int, n: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> LIFState:
-    """All-zero state for ``pop`` agents with ``n`` neurons each."""
+def lif_init(
+    pop: int, n: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, dendrite: bool = False
+) -> LIFState:
+    """All-zero state for ``pop`` agents with ``n`` neurons each (with a dendrite if ``dendrite``)."""
     zeros = torch.zeros(pop, n, device=device, dtype=dtype)
-    return LIFState(zeros, zeros.clone(), zeros.clone())
+    return LIFState(zeros, zeros.clone(), zeros.clone(), zeros.clone() if dendrite else None)
 
 
 def lif_step(
@@ -61,3 +76,21 @@ def lif_step(
     v = v * (1.0 - s.abs())  # reset where a spike of either sign (float ops beat a bool mask)
     z = torch.lerp(s, state.z, TRACE_DECAY)
     return LIFState(v, s, z)
+
+
+def two_compartment_step(
+    current: Tensor, state: LIFState, tau_d: Tensor, tau_s: Tensor, theta: Tensor, ternary: bool = True
+) -> LIFState:
+    """One step of two-compartment neurons (module docstring): the dendrite ``state.d`` filters
+    ``current`` with ``tau_d``, then the soma is a `lif_step` driven by the dendrite.
+
+    Args:
+        current: input current ``I_t``, ``[P, n]``.
+        state: previous state, with ``d`` set.
+        tau_d, tau_s: dendritic and somatic time constants per neuron, ``[P, n]`` (or broadcastable), > 1.
+        theta: somatic threshold per neuron, > 0.
+        ternary: spikes in {-1, 0, +1} if True, else {0, 1}.
+    """
+    d = torch.lerp(current, state.d, 1.0 / tau_d)
+    soma = lif_step(d, state, tau_s, theta, ternary)
+    return LIFState(soma.v, soma.s, soma.z, d)

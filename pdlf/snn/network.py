@@ -46,10 +46,13 @@ from pdlf.plasticity.genome import GenomeLayout, LayerShape
 from pdlf.plasticity.rules import RuleCoefficients, normalize_max_abs_, plastic_update_, shared_plastic_update_
 from pdlf.registry import did_you_mean
 from pdlf.snn.gru import GRU_LAYER, GRUParams, gru_blocks, gru_init, gru_params, gru_readout, gru_step
-from pdlf.snn.lif import LIFState, lif_init, lif_step
+from pdlf.snn.intrinsic import GATES, PROPERTIES, ip_blocks, ip_layer, layer_intrinsic
+from pdlf.snn.lif import LIFState, lif_init, lif_step, two_compartment_step
 
 SPIKE_KINDS = ("ternary", "binary")
 READOUT_POSTS = ("action", "tanh")
+NEURONS = ("lif", "two_compartment")
+READOUTS = ("spikes", "membrane")
 OUTPUTS = ("linear", "tanh")
 BIAS_LAYER = "bias"  # genome layer of the evolved biases (`AgentConfig.biases`)
 # PDLF's own direct-weight baseline neuron (spec §2): m = 0.5 m + 0.5 I, threshold 1, biases, tanh
@@ -83,6 +86,16 @@ class AgentConfig:
             and to the readout (PDLF's direct-weight baseline has them; our agents do not).
         output: ``linear`` (default) or ``tanh``: the action is ``tanh`` of the readout (PDLF's
             direct-weight baseline; `PDLF_DIRECT_AGENT` with rule ``none`` is that baseline).
+        neuron: ``lif`` (point neuron, default) or ``two_compartment`` (a dendrite with time
+            constant ``tau_d`` feeding the soma; `pdlf.snn.lif.two_compartment_step`).
+        tau_d: initial dendritic time constant (steps, > 1).
+        readout: the readout reads the last hidden layer's ``spikes`` (default) or its somatic
+            ``membrane`` potential (IP²-RSNN reads membranes).
+        intrinsic: neuron properties with evolved intrinsic plasticity, any of ``theta``, ``tau``,
+            ``tau_d`` (`pdlf.snn.intrinsic`); () = none. With rule ``none`` it is "intrinsic only".
+        intrinsic_gate: meta-intrinsic gates ``continuous`` (the gene scales its rule) or
+            ``binary`` (the mask gate > 0 switches it).
+        intrinsic_gate_per_neuron: one gate per neuron instead of one per layer and property.
         device: torch device of the agents' tensors (``cpu``, ``cuda``, ``cuda:1``).
         dtype: ``float32`` or ``float64``.
     """
@@ -100,6 +113,12 @@ class AgentConfig:
     weight_sharing: int = 1
     biases: bool = False
     output: str = "linear"
+    neuron: str = "lif"
+    tau_d: float = 2.0
+    readout: str = "spikes"
+    intrinsic: tuple[str, ...] = ()
+    intrinsic_gate: str = "continuous"
+    intrinsic_gate_per_neuron: bool = False
     device: str = "cpu"
     dtype: str = "float32"
 
@@ -122,6 +141,19 @@ class AgentConfig:
             raise ConfigError(f"agent.gru_hidden={self.gru_hidden!r}: give the GRU branch's units as an integer >= 0 (0 = none)")
         if not self.spiking and not self.gru_hidden:
             raise ConfigError("agent.spiking=false leaves no network: set agent.gru_hidden > 0 (a GRU-only agent) or spiking true")
+        for label, value, allowed in (("neuron", self.neuron, NEURONS), ("readout", self.readout, READOUTS),
+                                      ("intrinsic_gate", self.intrinsic_gate, GATES)):
+            if value not in allowed:
+                raise ConfigError(f"agent.{label}={value!r}: {did_you_mean(value, allowed)}")
+        for k in self.intrinsic:
+            if k not in PROPERTIES:
+                raise ConfigError(f"agent.intrinsic has {k!r}: {did_you_mean(k, PROPERTIES)}")
+        if "tau_d" in self.intrinsic and self.neuron != "two_compartment":
+            raise ConfigError("agent.intrinsic has 'tau_d' but agent.neuron is 'lif': set agent.neuron=two_compartment")
+        if len(set(self.intrinsic)) != len(self.intrinsic):
+            raise ConfigError(f"agent.intrinsic={list(self.intrinsic)!r} names a property twice")
+        if not self.tau_d > 1.0:
+            raise ConfigError(f"agent.tau_d={self.tau_d!r}: the dendritic time constant must be > 1 step")
         if self.output not in OUTPUTS:
             raise ConfigError(f"agent.output={self.output!r}: {did_you_mean(self.output, OUTPUTS)}")
         if self.readout_post not in READOUT_POSTS:
@@ -146,10 +178,13 @@ def network_layers(obs_dim: int, act_dim: int, cfg: AgentConfig) -> list[LayerSh
 def genome_layout(obs_dim: int, act_dim: int, agent: AgentConfig, rule: RuleConfig) -> GenomeLayout:
     """The genome layout of ``PlasticSNN(obs_dim, act_dim, agent, rule)``: the rule's blocks on
     `network_layers`, then (``agent.gru_hidden > 0``) the GRU's direct blocks ``gru.W_x``, ``gru.W_h``,
-    ``gru.b``, ``gru.b_hn``, ``gru.w_out``, ``gru.b_out``, then (``agent.biases``) ``bias.l0`` … ``bias.out``
-    (``[1, n]`` each); extra blocks start at 0 and are unbounded."""
+    ``gru.b``, ``gru.b_hn``, ``gru.w_out``, ``gru.b_out``, then (``agent.intrinsic``) the intrinsic
+    blocks ``ip.l{i}.{property}.{init,eta,target,gate}`` (`pdlf.snn.intrinsic`), then
+    (``agent.biases``) ``bias.l0`` … ``bias.out`` (``[1, n]`` each); extra blocks start at 0 and are unbounded."""
     agent.validate()
     extra = list(gru_blocks(obs_dim, agent.gru_hidden, act_dim)) if agent.gru_hidden else []
+    if agent.intrinsic and agent.spiking:
+        extra += ip_blocks(tuple(int(h) for h in agent.hidden), tuple(agent.intrinsic), agent.intrinsic_gate_per_neuron)
     if agent.biases and agent.spiking:
         sizes = [*(int(h) for h in agent.hidden), int(act_dim)]
         names = [*(f"l{i}" for i in range(len(agent.hidden))), "out"]
@@ -162,7 +197,8 @@ class PlasticSNN:
 
     Use: ``net.reset(genomes[P, L], seeds)``, then ``actions = net.act(obs[P, obs_dim])`` once
     per env step. Fast weights (``net.weights``), LIF states (``net.hidden_states``) and the
-    per-neuron ``tau``/``theta`` (fixed within an episode) are readable between steps for analysis (fast weights are
+    per-neuron ``tau``/``theta``/``tau_d`` lists of ``[P, n]`` (changing every step under
+    ``agent.intrinsic``, else fixed within an episode) are readable between steps for analysis (fast weights are
     updated in place: clone them to keep a snapshot). Injury hooks:
     `erase_weights` (set every fast weight to 0 now), ``silenced`` (no transmission and no
     plasticity while True; weights kept), `block_neurons` (neuron loss until the next reset).
@@ -192,6 +228,9 @@ class PlasticSNN:
         # updates for a 128 -> 6 readout): [P, n_in, n_out] or, where n_out < n_in, [P, n_out, n_in].
         self._transposed = {layer.name: layer.n_out < layer.n_in and self.cfg.weight_sharing == 1 for layer in self.layers}
         self.hidden_sizes = tuple(int(h) for h in self.cfg.hidden) if self.cfg.spiking else ()
+        self.two_compartment = self.cfg.neuron == "two_compartment"
+        self.tau_d: list[Tensor] = []
+        self._intrinsic: list = []  # per hidden layer: `pdlf.snn.intrinsic.LayerIntrinsic`
         self.n_genomes = 0
         self._w: dict[str, Tensor] = {}
         self.hidden_states: list[LIFState] = []
@@ -244,10 +283,23 @@ class PlasticSNN:
             self._w[layer.name] = self._to_storage(layer.name, w)
         if self.plastic and self.cfg.init_weights == "uniform":
             self._uniform_init(seeds)
-        self.hidden_states = [lif_init(pop, h, self.device, self.dtype) for h in self.hidden_sizes]
+        self.hidden_states = [self._fresh_state(pop, h) for h in self.hidden_sizes]
         self.tau = [torch.full((pop, h), float(self.cfg.tau), device=self.device, dtype=self.dtype) for h in self.hidden_sizes]
         self.theta = [torch.full((pop, h), float(self.cfg.theta), device=self.device, dtype=self.dtype) for h in self.hidden_sizes]
-        self._inv_tau = [1.0 / t for t in self.tau]  # tau is fixed within an episode
+        self.tau_d = ([torch.full((pop, h), float(self.cfg.tau_d), device=self.device, dtype=self.dtype)
+                       for h in self.hidden_sizes] if self.two_compartment else [])
+        self._intrinsic = []
+        if self.cfg.intrinsic:  # plastic properties start at default * exp(init) and change every step
+            for i, n in enumerate(self.hidden_sizes):
+                state, scale = layer_intrinsic(genes[ip_layer(i)], tuple(self.cfg.intrinsic), self.cfg.intrinsic_gate,
+                                               rows, pop, n, self.two_compartment)
+                self._intrinsic.append(state)
+                props = self._properties(i)
+                for k, factor in scale.items():
+                    props[k] = props[k] * factor
+                self._set_properties(i, props)
+        # tau changes within an episode only under intrinsic plasticity; otherwise 1/tau is cached
+        self._inv_tau = [None if "tau" in self.cfg.intrinsic else 1.0 / t for t in self.tau]
         self.silenced = False
         self._in_masks, self._out_masks, self._hidden_masks = {}, {}, {}
         if self.gru_hidden:
@@ -256,6 +308,26 @@ class PlasticSNN:
         self._bias = {}
         if BIAS_LAYER in genes:  # [M, 1, n] per genome -> [P, n] per rollout
             self._bias = {name: _repeat_rows(b[:, 0], rows) for name, b in genes[BIAS_LAYER].items()}
+
+    def _fresh_state(self, pop: int, n: int):
+        return lif_init(pop, n, self.device, self.dtype, dendrite=self.two_compartment)
+
+    def _properties(self, i: int) -> dict[str, Tensor]:
+        """Hidden layer ``i``'s per-neuron properties ``{theta, tau[, tau_d]}`` (``[P, n]`` each)."""
+        props = {"theta": self.theta[i], "tau": self.tau[i]}
+        if self.two_compartment:
+            props["tau_d"] = self.tau_d[i]
+        return props
+
+    def _set_properties(self, i: int, props: dict[str, Tensor]) -> None:
+        self.theta[i], self.tau[i] = props["theta"], props["tau"]
+        if self.two_compartment:
+            self.tau_d[i] = props["tau_d"]
+
+    def _neuron_step(self, i: int, current: Tensor, state):
+        if self.two_compartment:
+            return two_compartment_step(current, state, self.tau_d[i], self.tau[i], self.theta[i], self.ternary)
+        return lif_step(current, state, self.tau[i], self.theta[i], self.ternary, self._inv_tau[i])
 
     def _one_genome_per_group(self, genomes: Tensor, rows: int, share: int) -> tuple[Tensor, int]:
         """``[P, L]`` genomes, one row per rollout (``rows == 1``), as one genome per group of
@@ -325,17 +397,21 @@ class PlasticSNN:
                 current = current + self._bias[name]
             if self.cfg.recurrent:
                 current = current + self._forward(f"rec{i}", state.s)
-            new = lif_step(current, state, self.tau[i], self.theta[i], self.ternary, self._inv_tau[i])
+            new = self._neuron_step(i, current, state)
             if i in self._hidden_masks:
-                m = self._hidden_masks[i]
-                new = LIFState(new.v * m, new.s * m, new.z * m)
+                new = new.masked(self._hidden_masks[i])
+            if self._intrinsic:
+                props = self._properties(i)
+                self._intrinsic[i].step(props, current, new.s, new.d)
+                self._set_properties(i, props)
             posts.append((name, pre_act, new.z))
             if self.cfg.recurrent:
                 posts.append((f"rec{i}", state.z, new.z))
             self.hidden_states[i] = new
             pre_spikes, pre_act = new.s, new.z
         if self.cfg.spiking:
-            action = self._forward("out", pre_spikes)
+            readout_in = self.hidden_states[-1].v if self.cfg.readout == "membrane" else pre_spikes
+            action = self._forward("out", readout_in)
             if "out" in self._bias:
                 action = action + self._bias["out"]
             posts.append(("out", pre_act, torch.tanh(action) if self.cfg.readout_post == "tanh" else action))
@@ -384,7 +460,7 @@ class PlasticSNN:
         """A step with all transmission blocked: membranes relax toward 0, no plasticity."""
         for i, state in enumerate(self.hidden_states):
             zero = torch.zeros_like(state.v)
-            self.hidden_states[i] = lif_step(zero, state, self.tau[i], self.theta[i], self.ternary)
+            self.hidden_states[i] = self._neuron_step(i, zero, state)
         return torch.zeros(self.pop, self.act_dim, device=self.device, dtype=self.dtype)
 
     # ------------------------------------------------------------------------------ injury hooks
@@ -435,8 +511,7 @@ class PlasticSNN:
             for masks in (self._in_masks, self._out_masks):
                 if name in masks:
                     self._w[name].mul_(masks[name])
-        s = self.hidden_states[layer]
-        self.hidden_states[layer] = LIFState(s.v * alive, s.s * alive, s.z * alive)
+        self.hidden_states[layer] = self.hidden_states[layer].masked(alive)
 
     def _refuse_shared(self, what: str) -> None:
         if self.cfg.weight_sharing > 1:
@@ -446,7 +521,7 @@ class PlasticSNN:
     def reset_membranes(self) -> None:
         """Zero every membrane, spike, trace and the GRU state (the working-memory test); fast
         weights are kept."""
-        self.hidden_states = [lif_init(self.pop, h, self.device, self.dtype) for h in self.hidden_sizes]
+        self.hidden_states = [self._fresh_state(self.pop, h) for h in self.hidden_sizes]
         if self.gru_hidden:
             self.gru_state = gru_init(self.pop, self.gru_hidden, self.device, self.dtype)
 

@@ -78,7 +78,7 @@ def test_membrane_reset_zeroes_state_and_keeps_weights(kind):
             if step == 4:  # L = 3: steps 4..6 are silent
                 seen[self.name] = {
                     "weights": {k: w.clone() for k, w in agent.weights.items()},
-                    "states": [s.clone() for st in agent.hidden_states for s in st],
+                    "states": [s.clone() for st in agent.hidden_states for s in st if s is not None],
                     "gru": agent.gru_state.clone() if kind == "hybrid" else None,
                 }
 

@@ -107,7 +107,7 @@ def test_membrane_reset_zeroes_state_only():
     class After:
         def before_step(self, step, agent, obs):
             if step == 25:  # runs after MembraneReset's before_step of step 25
-                self.state = [x.clone() for x in agent.hidden_states[0]]
+                self.state = [x.clone() for x in agent.hidden_states[0] if x is not None]
                 self.weights = {k: v.clone() for k, v in agent.weights.items()}
 
         def after_step(self, t, agent, reward):
