@@ -9,6 +9,7 @@ from pdlf.envs import copy_task, fetch, ur5e  # noqa: F401  (registers)
 from pdlf.envs.vector import BatchedEnv, make_batched
 from pdlf.envs import copy_batched  # noqa: F401,E402  (registers the copy task's BatchedEnv)
 from pdlf.envs import assoc_task  # noqa: F401,E402  (registers assoc: spec, gym id, BatchedEnv)
+from pdlf.envs import cognitive  # noqa: F401,E402  (registers dms, ctx_dms, gng_dr2, gng_dr4: specs, gym ids, BatchedEnvs)
 
 __all__ = [
     "TASKS",
