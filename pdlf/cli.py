@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "injury": ("pdlf.runners.injury", "temporary and permanent injury tests of a run"),
     "wm": ("pdlf.runners.working_memory", "working-memory copy task: train, sweep, membrane reset"),
     "analyze": ("pdlf.runners.analysis", "weights, firing rates and hidden-state embeddings of a run"),
+    "l2l": ("pdlf.runners.l2l", "learning to learn: a run meets a sequence of tasks of its family"),
     "report": ("pdlf.runners.report", "the science report: plastic vs direct at equal env-step budgets"),
 }
 

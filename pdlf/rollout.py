@@ -68,6 +68,7 @@ def rollout(
     collect_stats: bool | np.ndarray = False,
     record_rewards: bool = False,
     rows_per_genome: int = 1,
+    reset_agent: bool = True,
 ) -> RolloutResult:
     """Run ``B = genomes.shape[0] · rows_per_genome`` episodes to the end (all done or ``env.max_steps``).
 
@@ -85,10 +86,16 @@ def rollout(
         record_rewards: also return per-step rewards ``[T, B]``.
         rows_per_genome: ``R``, consecutive episodes per genome row (a large genome is then not
             copied per episode).
+        reset_agent: False keeps the agents as the previous rollout left them (fast weights,
+            intrinsic state, membranes; ``genomes`` is then unused): learning-to-learn carries the
+            plastic state from one task's episode to the next (`pdlf.l2l`).
     """
     perturbations = (*getattr(env, "task_hooks", ()), *perturbations)
     obs = env.reset(np.asarray(goals, dtype=np.float64), np.asarray(env_seeds, dtype=np.int64))
-    if rows_per_genome == 1:
+    if not reset_agent:
+        if getattr(agent, "pop", obs.shape[0]) != obs.shape[0]:
+            raise ValueError(f"reset_agent=False with {agent.pop} agents for {obs.shape[0]} episodes")
+    elif rows_per_genome == 1:
         agent.reset(genomes, agent_seeds)
     else:
         agent.reset(genomes, agent_seeds, rows_per_genome=rows_per_genome)
