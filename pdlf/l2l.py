@@ -3,10 +3,10 @@ r"""Learning to learn (IP², TASKS.md): a sequence of tasks of one family, the p
 A run trained on a cognitive task family (``dms``, ``ctx_dms``, ``gng_dr2``, ``gng_dr4``;
 `pdlf.envs.cognitive`) is shown ``N`` tasks of that family one after another. Each task is one
 episode of the family's env (a new stimulus → response mapping, drawn from the task's seed) with
-``trials`` trials; between tasks and between trials only within-trial activity is reset
-(membranes, spikes, traces, GRU state: ``agent.reset_membranes``), while fast weights and
-intrinsic properties (θ, τ) carry over from task to task (`pdlf.rollout.rollout` with
-``reset_agent=False`` after the first task).
+``trials`` trials; between tasks only activity is reset (membranes, spikes, traces, GRU state:
+``agent.reset_membranes``; between trials too where the run trains with ``trial_reset``), while
+fast weights and intrinsic properties (θ, τ) carry over from task to task (`pdlf.rollout.rollout`
+with ``reset_agent=False`` after the first task).
 
 Per task the *trials to threshold* is the first trial count ``t ≥ window`` at which the fraction
 correct over the last ``window`` trials reaches ``threshold`` (default 90 % over 20 trials), or
@@ -113,7 +113,7 @@ def evaluate_l2l(cfg, genome: torch.Tensor, tasks: int, trials: int = 100, seque
     if not 0.0 < threshold <= 1.0:
         raise ConfigError(f"--threshold={threshold}: give a fraction in (0, 1]")
     spec = get_task(cfg.env.name)
-    params = {**cfg.env.params, "n_trials": int(trials), "trial_reset": True}
+    params = {**cfg.env.params, "n_trials": int(trials)}  # trial_reset as the run trained
     env = make_batched(spec.name, sequences, params=params)
     agent = PlasticSNN(spec.obs_dim, spec.act_dim, cfg.agent, cfg.rule)
     seeds = task_seeds(seed, sequences, tasks)
@@ -124,7 +124,7 @@ def evaluate_l2l(cfg, genome: torch.Tensor, tasks: int, trials: int = 100, seque
     with torch.no_grad():
         for j in range(tasks):
             if j:
-                agent.reset_membranes()  # a new task: within-trial activity only; weights and θ, τ kept
+                agent.reset_membranes()  # a new task: activity only; fast weights and θ, τ kept
             rollout(agent, env, genomes, goals, seeds[j], agent_seeds=seeds[0], norm=norm, reset_agent=(j == 0))
             for s in range(sequences):
                 result.trials_to_threshold[s].append(trials_to_threshold(env.trial_correct[s], threshold, window))

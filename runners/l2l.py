@@ -5,8 +5,8 @@
     pdlf l2l RUN_SYN_IP --compare RUN_SYN RUN_DIRECT   # conditions in one figure
 
 The run's genome (``--genome``, default the centre) meets ``--tasks`` tasks of its family one
-after another, its fast weights and intrinsic state carried across tasks (only within-trial
-activity is reset); per task the trials to reach ``--threshold`` over the last ``--window``
+after another, its fast weights and intrinsic state carried across tasks (only activity is reset
+between tasks); per task the trials to reach ``--threshold`` over the last ``--window``
 trials, or a failure within ``--trials``. ``--json`` prints one object with ``family``, ``tasks``,
 ``failures``, ``trials_to_threshold`` (per sequence, null = failure), ``mean_trials`` (per task),
 ``slope`` and, with ``--compare``, the same for each other run under ``compare``. Output

@@ -51,3 +51,29 @@ def test_ablations_of_a_task_differ_only_in_the_rule(task):
     # the budget is spelled out, not left to the defaults that may change
     assert reference["es"]["popsize"] == 32 and reference["es"]["generations"] == 100
     assert reference["env"]["episode_steps"] == 1000 and reference["env"]["repeats"] == 1
+
+
+IP2 = Path(__file__).resolve().parents[2] / "configs" / "ip2"
+IP2_FAMILIES = ("dms", "ctx_dms", "gng_dr2", "gng_dr4")
+IP2_CONDITIONS = ("syn_ip", "syn", "ip", "none", "gru")
+
+
+@pytest.mark.parametrize("family", IP2_FAMILIES)
+def test_ip2_conditions_load_and_differ_only_in_their_plasticity(family):
+    from pdlf.snn.network import genome_layout
+    from pdlf.envs import get_task
+
+    cfgs = {c: load_config(IP2 / f"{family}__{c}.yaml") for c in IP2_CONDITIONS}
+    expected = {"syn_ip": ("pdlf", 3, True), "syn": ("pdlf", 0, True), "ip": ("none", 3, True),
+                "none": ("none", 0, True), "gru": ("none", 0, False)}
+    for c, cfg in cfgs.items():
+        assert (cfg.rule.name, len(cfg.agent.intrinsic), cfg.agent.spiking) == expected[c], c
+        assert cfg.env.name == family
+        spec = get_task(family)
+        assert genome_layout(spec.obs_dim, spec.act_dim, cfg.agent, cfg.rule).size > 0
+    plain = [cfgs[c].to_dict() for c in IP2_CONDITIONS]
+    for d in plain:
+        d.pop("rule")
+        for k in ("intrinsic", "spiking", "gru_hidden"):
+            d["agent"].pop(k)
+    assert all(d == plain[0] for d in plain)

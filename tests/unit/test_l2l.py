@@ -66,7 +66,7 @@ class FeedbackLearner:
 def test_state_is_carried_across_tasks_and_failures_are_counted(monkeypatch, inverted):
     import pdlf.snn.network
 
-    cfg = config_from_dict({"env": {"name": "gng_dr4", "params": {"noise": 0.0}}, "agent": {"hidden": [4]}})
+    cfg = config_from_dict({"env": {"name": "gng_dr4", "params": {"noise": 0.0, "trial_reset": True}}, "agent": {"hidden": [4]}})
     agents = []
 
     def scripted(*args, **kwargs):
