@@ -648,18 +648,17 @@ def run(args: argparse.Namespace) -> int:
         if s not in STAGES:
             raise ConfigError(f"--stages has {s!r}: choose from {', '.join(STAGES)}")
     command = reproducing_command(sys.argv[1:])
-    timings = _load(args, "timings") or {}
     for name, stage in (("train", stage_train), ("eval", stage_eval), ("injury", stage_injury), ("wm", stage_wm),
                         ("pdlf_wm", stage_pdlf_wm), ("assoc", stage_assoc), ("assoc_grid", stage_assoc_grid),
                         ("ablation", stage_ablation)):
         if name in stages:
             t0 = time.time()
             stage(args)
-            timings[name] = time.time() - t0
-            _save(args, "timings", timings)
+            # re-read before writing: stages run in parallel processes each add their own time
+            _save(args, "timings", {**(_load(args, "timings") or {}), name: time.time() - t0})
     numbers = {}
     if "docs" in stages:
-        numbers = stage_docs(args, command, timings)
+        numbers = stage_docs(args, command, _load(args, "timings") or {})
     if args.json:
         print(json.dumps(numbers))
     return 0
