@@ -155,7 +155,7 @@ def test_hung_worker_does_not_block_and_numbers_are_unchanged(local_ray, tmp_pat
                 seconds.append(time.perf_counter() - t0)
         hung_pid = int(marker.read_text())  # the hang happened
         # the hung worker is restarted (its process ends) and rejoins once it answers
-        t_end, alive = time.monotonic() + 30, rows[-1]["health/workers_alive"]
+        t_end, alive = time.monotonic() + 60, rows[-1]["health/workers_alive"]  # generous: a loaded machine restarts Ray workers slowly
         while time.monotonic() < t_end and (Path(f"/proc/{hung_pid}").exists() or alive < workers):
             time.sleep(0.2)
             alive = trainer.step()["health/workers_alive"]
