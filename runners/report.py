@@ -303,7 +303,7 @@ def stage_assoc_grid(args) -> None:
 def stage_assoc(args) -> None:
     _memory_stage(args, "assoc", "assoc",
                   ["env.params.length=8", "env.params.delay=16", f"es.generations={args.assoc_generations}"],
-                  ("plastic", "direct"))
+                  ("plastic", "direct", "pdlf-gru"))
 
 
 # --------------------------------------------------------------------------------- the report
@@ -590,9 +590,10 @@ def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
         "",
         f"`configs/assoc.yaml` (popsize 256, {args.assoc_generations} generations, 16 sequences per generation, "
         "32 hidden LIF neurons without recurrence, margin reward, PDLF's rule without its D term), the same budget "
-        "and network for both agents. Each bit is shown with a one-hot key; recall shows only the keys, in a "
-        "shuffled order; membranes, spikes and traces are zeroed on every delay step in training and test, so no "
-        "activity survives the delay and a fixed-weight network is at chance (0.5) by construction. "
+        "and network for the plastic and direct agents, and PDLF's 128-unit GRU (`pdlf-gru`) at the same budget. "
+        "Each bit is shown with a one-hot key; recall shows only the keys, in a shuffled order; membranes, "
+        "spikes, traces and the GRU state are zeroed on every delay step in training and test, so no activity "
+        "survives the delay and a fixed-weight network or a GRU is at chance (0.5) by construction. "
         "Accuracy on 256 held-out sequences.",
         "",
         *assoc.markdown(),

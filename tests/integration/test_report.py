@@ -43,7 +43,7 @@ def test_report_trains_evaluates_and_writes_results(tmp_path):
     (g72,) = [r for r in rows if r["table"] == "goals_interp72" and r["agent"] == "plastic"]
     assert g72["interp72_return"]["n"] == 1 and g72["interp72_return"]["mean"] is not None
     assoc = {r["agent"]: r for r in rows if r["table"] == "assoc"}
-    assert set(assoc) == {"plastic", "direct"} and assoc["direct"]["accuracy_membrane_reset"]["n"] == 1
+    assert set(assoc) == {"plastic", "direct", "pdlf-gru"} and assoc["direct"]["accuracy_membrane_reset"]["n"] == 1
     assert [r["pdlf_accuracy"] for r in rows if r["table"] == "pdlf_wm"] == [0.883, 0.789, 0.78, 0.67, 0.66, 0.57]
     assert [(r["L"], r["D"]) for r in rows if r["table"] == "pdlf_wm"][::2] == [(8, 16), (8, 32), (64, 0)]
     assert sum(r["table"] == "training" for r in rows) == 2
