@@ -15,6 +15,7 @@ import logging
 import sys
 
 from pdlf.errors import PdlfError
+from pdlf.interrupts import StoppedBySignal, exit_code
 
 # command -> (runner module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -75,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     except PdlfError as err:
         print(f"pdlf: error: {err}", file=sys.stderr)
         return 2
+    except StoppedBySignal as stop:
+        print(f"pdlf: {stop}", file=sys.stderr)
+        return exit_code(stop.signal_name)
 
 
 if __name__ == "__main__":

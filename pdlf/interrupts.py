@@ -56,9 +56,19 @@ class StopSignals:
         self._previous = {}
 
 
+class StoppedBySignal(Exception):
+    """A run inside a multi-run command (``pdlf report``, ``pdlf wm``) stopped early on a signal:
+    the command stops too instead of going on to its next run. ``signal_name``: e.g. ``SIGTERM``."""
+
+    def __init__(self, signal_name: str, run_dir: str) -> None:
+        super().__init__(f"stopped by {signal_name} during the run in {run_dir} (checkpointed); "
+                         "re-run the same command to continue: finished runs are reused")
+        self.signal_name = signal_name
+
+
 def exit_code(signal_name: str | None) -> int:
     """The shell's status for a process stopped by ``signal_name`` (128 + number), 0 for None."""
     return 0 if signal_name is None else 128 + int(getattr(signal, signal_name))
 
 
-__all__ = ["StopSignals", "exit_code", "SIGNALS"]
+__all__ = ["StopSignals", "StoppedBySignal", "exit_code", "SIGNALS"]

@@ -64,6 +64,7 @@ from pdlf.envs.copy_task import CopyTaskConfig, copy_params
 from pdlf.errors import ConfigError
 from pdlf.es.generation import training_goals
 from pdlf.es.searchers import generation_seed
+from pdlf.interrupts import StoppedBySignal
 from pdlf.registry import did_you_mean
 
 KINDS = ("plastic", "direct", "hybrid", "pdlf-hybrid", "pdlf-gru")
@@ -191,12 +192,15 @@ def _curves(cfg: RunConfig, run_dir: Path) -> tuple[list[float], list[float], li
 
 
 def train(cfg: RunConfig, run_dir: str | Path, force: bool = False) -> WMResult:
-    """Train ``cfg`` (a copy-task run config) with the `Trainer` into ``run_dir``; read its curves."""
+    """Train ``cfg`` (a copy-task run config) with the `Trainer` into ``run_dir``; read its curves.
+    Raises `StoppedBySignal` when a Ctrl-C or SIGTERM stopped the run early (it is checkpointed)."""
     from pdlf.es.trainer import Trainer
 
     t0 = time.perf_counter()
     trainer = Trainer.create(cfg, Path(run_dir), force=force)
     summary = trainer.run()
+    if summary.get("interrupted"):  # a signal stopped the run: stop the command, not only this run
+        raise StoppedBySignal(summary["interrupted"], str(run_dir))
     centre_curve, population, _ = _curves(cfg, Path(run_dir))
     return WMResult(
         cfg=cfg,

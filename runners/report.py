@@ -129,6 +129,10 @@ def _train_run(args, task: str, kind: str, seed: int, rule: str | None = None) -
         trainer = Trainer.create(train_config(args, task, kind, seed, rule), run_dir, force=run_dir.exists())
     t0 = time.time()
     summary = trainer.run()
+    if summary.get("interrupted"):  # resumed by the next `pdlf report`
+        from pdlf.interrupts import StoppedBySignal
+
+        raise StoppedBySignal(summary["interrupted"], str(run_dir))
     print(f"trained {run_dir.name}: {summary['env_steps']} env steps, centre "
           f"{summary['center_fitness']:.1f}, {time.time() - t0:.0f} s", file=sys.stderr)
     return run_dir

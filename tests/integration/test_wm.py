@@ -263,3 +263,17 @@ def test_bench_wm_times_every_model_against_the_gru(capsys):
     assert models["pdlf-hybrid"]["weight_sharing"] == models["pdlf-hybrid"]["sequences_per_generation"] == 32
     assert main(["bench", "wm", "--models", "pdlf-hybird"]) == 2
     assert "pdlf-hybrid" in capsys.readouterr().err
+
+
+def test_a_signal_during_a_memory_run_stops_the_command(tmp_path, monkeypatch, capsys):
+    from pdlf.es.trainer import Trainer
+
+    def interrupted_run(self):
+        return {"interrupted": "SIGTERM", "generations": 1}
+
+    monkeypatch.setattr(Trainer, "run", interrupted_run)
+    rc = main(["wm", "--quick", "--L", "2", "--D", "1", "--out", str(tmp_path / "wm")])
+    assert rc == 128 + 15  # the shell's status for SIGTERM, and no second kind was trained
+    err = capsys.readouterr().err
+    assert "stopped by SIGTERM" in err and "re-run the same command" in err
+    assert not (tmp_path / "wm" / "runs" / "direct").exists()
