@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from pdlf.stats import finite_stats
+from pdlf.snn.network import PDLF_DIRECT_AGENT
 from pdlf.tables import Table, stat_record
 
 KINDS = {"plastic": "pdlf", "direct": "none"}
@@ -81,8 +82,9 @@ def run_dir_for(args, task: str, kind: str, seed: int) -> Path:
     return Path(args.root) / f"{task}__{kind}__s{seed}"
 
 
-def train_config(args, task: str, kind: str, seed: int, rule: str | None = None):
-    """The locomotion run config of ``kind`` (its rule from `KINDS`, or ``rule``) at the report's budget."""
+def train_config(args, task: str, kind: str, seed: int, rule: str | None = None, extra: tuple[str, ...] = ()):
+    """The locomotion run config of ``kind`` (its rule from `KINDS`, or ``rule``) at the report's
+    budget, plus ``extra`` overrides."""
     from pdlf.config import load_config
 
     repo_configs = Path(__file__).resolve().parents[1] / "configs"
@@ -99,6 +101,7 @@ def train_config(args, task: str, kind: str, seed: int, rule: str | None = None)
         f"ray.workers={args.workers}",
         "log.progress=false",
         "checkpoint.every=5",
+        *extra,
     ]
     if base.is_file():
         return load_config(base, overrides)
@@ -115,7 +118,7 @@ def stage_train(args) -> None:
                 _train_run(args, task, kind, seed)
 
 
-def _train_run(args, task: str, kind: str, seed: int, rule: str | None = None) -> Path:
+def _train_run(args, task: str, kind: str, seed: int, rule: str | None = None, extra: tuple[str, ...] = ()) -> Path:
     """Train (or resume, or reuse when finished) one locomotion run; returns its directory."""
     from pdlf.es.trainer import Trainer
     from pdlf.runs import is_run_dir
@@ -126,7 +129,7 @@ def _train_run(args, task: str, kind: str, seed: int, rule: str | None = None) -
         if trainer.generation >= args.generations:
             return run_dir
     else:
-        trainer = Trainer.create(train_config(args, task, kind, seed, rule), run_dir, force=run_dir.exists())
+        trainer = Trainer.create(train_config(args, task, kind, seed, rule, extra), run_dir, force=run_dir.exists())
     t0 = time.time()
     summary = trainer.run()
     if summary.get("interrupted"):  # resumed by the next `pdlf report`
@@ -153,16 +156,21 @@ def stage_ablation(args) -> None:
     from pdlf.wm import COPY_CONFIG, kind_config, load_finished, recall_accuracy, train
 
     rows: dict[str, dict[str, list]] = {ABLATION_TASK: {}, "copy": {}}
-    for rule in ABLATION_RULES:
-        kind = next((k for k, r in KINDS.items() if r == rule), f"rule-{rule}")
-        rows[ABLATION_TASK][rule] = []
+    locomotion = [(rule, next((k for k, r in KINDS.items() if r == rule), f"rule-{rule}"), rule, ())
+                  for rule in ABLATION_RULES]
+    # PDLF's own direct-weight baseline (its neurons: tau 2, threshold 1, biases, tanh output)
+    locomotion.append(("none_pdlf_neurons", "pdlf-direct", "none",
+                       tuple(f"agent.{k}={v}" for k, v in PDLF_DIRECT_AGENT.items())))
+    for label, kind, rule, extra in locomotion:
+        rows[ABLATION_TASK][label] = []
         for seed in args.seeds:
-            metrics = _metrics(_train_run(args, ABLATION_TASK, kind, seed, rule))
-            rows[ABLATION_TASK][rule].append({
+            metrics = _metrics(_train_run(args, ABLATION_TASK, kind, seed, rule, extra))
+            rows[ABLATION_TASK][label].append({
                 "seed": seed, "final_center_fitness": float(metrics[-1]["fitness/center"]),
                 "best_ever_fitness": float(metrics[-1]["fitness/best_ever"]),
                 "diverged_members": sum(int(float(m["health/diverged"])) for m in metrics),
                 "env_steps": int(metrics[-1]["env_steps"])})
+    for rule in ABLATION_RULES:
         rows["copy"][rule] = []
         for seed in args.seeds:
             wm_kind = "direct" if rule == "none" else "plastic"
@@ -611,7 +619,9 @@ def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
         "## Rule ablation",
         "",
         f"The same search with each rule of the catalogue: `pdlf` (SCP + PDP), `scp` (SCP only: genes η, A, C), "
-        f"`pdp` (PDP only: η, B, D), `hebb_abcd` (Najarro & Risi) and `none` (direct weights); {ABLATION_TASK} at the "
+        f"`pdp` (PDP only: η, B, D), `hebb_abcd` (Najarro & Risi) and `none` (direct weights), and on "
+        f"{ABLATION_TASK} also PDLF's own direct-weight baseline (`none_pdlf_neurons`: τ 2, threshold 1, biases, "
+        f"tanh output; `configs/halfcheetah_vel_pdlf_direct.yaml`); {ABLATION_TASK} at the "
         f"locomotion budget above (the `pdlf` and `none` rows are the runs above), and the copy task at L = 8, "
         f"D = 16 with {args.wm_generations} generations (`configs/copy.yaml`, the plastic agent's network). PDLF "
         "states that without PDP the networks diverge; a diverged member is one whose actions or env state "

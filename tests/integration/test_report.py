@@ -7,6 +7,7 @@ import json
 import pytest
 
 from pdlf.cli import main
+from pdlf.config import load_config
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +38,11 @@ def test_report_trains_evaluates_and_writes_results(tmp_path):
     assert sorted({(r["L"], r["delay"]) for r in grid}) == [(4, 8), (4, 32), (8, 8), (8, 32), (16, 8), (16, 32)]
     assert all(r["accuracy"]["n"] == 1 for r in grid)
     ablation = {(r["task"], r["rule"]): r for r in rows if r["table"] == "ablation"}
-    assert set(ablation) == {(t, r) for t in ("halfcheetah_vel", "copy") for r in ("pdlf", "scp", "pdp", "hebb_abcd", "none")}
+    assert set(ablation) == {(t, r) for t in ("halfcheetah_vel", "copy") for r in ("pdlf", "scp", "pdp", "hebb_abcd", "none")} | {
+        ("halfcheetah_vel", "none_pdlf_neurons")}
+    pdlf_direct = load_config(root / "halfcheetah_vel__pdlf-direct__s0" / "config.yaml")
+    assert (pdlf_direct.agent.tau, pdlf_direct.agent.theta, pdlf_direct.agent.biases, pdlf_direct.agent.output) == (
+        2.0, 1.0, True, "tanh") and pdlf_direct.rule.name == "none"
     assert all(r["diverged_members"] >= 0 and r["score"]["n"] == 1 for r in ablation.values())
     assert (root / "halfcheetah_vel__rule-scp__s0").is_dir() and (root / "ablation_copy" / "pdp__s0").is_dir()
     (g72,) = [r for r in rows if r["table"] == "goals_interp72" and r["agent"] == "plastic"]
