@@ -519,8 +519,9 @@ class PlasticSNN:
                              " shares them across rollouts: use agent.weight_sharing=1 for injury tests")
 
     def reset_membranes(self) -> None:
-        """Zero every membrane, spike, trace and the GRU state (the working-memory test); fast
-        weights are kept."""
+        """Zero every membrane, dendrite, spike, trace and the GRU state (the working-memory test,
+        a new task in learning to learn); fast weights, intrinsic properties (θ, τ, τ_d) and their
+        running statistics are kept."""
         self.hidden_states = [self._fresh_state(self.pop, h) for h in self.hidden_sizes]
         if self.gru_hidden:
             self.gru_state = gru_init(self.pop, self.gru_hidden, self.device, self.dtype)
