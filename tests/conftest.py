@@ -14,7 +14,8 @@ def local_ray():
     """A local Ray with 2 CPUs on 127.0.0.1, no dashboard; shut down afterwards."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # address="local": a new Ray even when another one runs on this machine (a SLURM job, a report)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield ray
     finally:
