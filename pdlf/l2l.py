@@ -101,6 +101,14 @@ def evaluate_l2l(cfg, genome: torch.Tensor, tasks: int, trials: int = 100, seque
         seed: seed of the task seeds (`task_seeds`).
         norm: the run's frozen observation normaliser, or None.
     """
+    return evaluate_l2l_genomes(cfg, genome.reshape(1, -1), tasks, trials, sequences, threshold, window, seed, norm)[0]
+
+
+def evaluate_l2l_genomes(cfg, genomes: torch.Tensor, tasks: int, trials: int = 100, sequences: int = 1,
+                         threshold: float = 0.9, window: int = 20, seed: int = 0, norm=None) -> list[L2LResult]:
+    """`evaluate_l2l` for ``G`` genomes of one config at once (``genomes`` ``[G, L]``, e.g. the
+    centres of several search seeds), all in one batched rollout of ``G · sequences`` rows; every
+    genome meets the same task seeds. Returns one `L2LResult` per genome, in order."""
     from pdlf.envs import get_task, make_batched
     from pdlf.rollout import rollout
     from pdlf.snn.network import PlasticSNN
@@ -112,26 +120,34 @@ def evaluate_l2l(cfg, genome: torch.Tensor, tasks: int, trials: int = 100, seque
             raise ConfigError(f"--{label}={value}: must be >= {low}")
     if not 0.0 < threshold <= 1.0:
         raise ConfigError(f"--threshold={threshold}: give a fraction in (0, 1]")
+    if genomes.ndim != 2:
+        raise ValueError(f"genomes must be [G, L], got shape {tuple(genomes.shape)}")
+    n_genomes = genomes.shape[0]
+    rows = n_genomes * sequences  # row g * sequences + s: genome g, sequence s
     spec = get_task(cfg.env.name)
     params = {**cfg.env.params, "n_trials": int(trials)}  # trial_reset as the run trained
-    env = make_batched(spec.name, sequences, params=params)
+    env = make_batched(spec.name, rows, params=params)
     agent = PlasticSNN(spec.obs_dim, spec.act_dim, cfg.agent, cfg.rule)
-    seeds = task_seeds(seed, sequences, tasks)
-    goals = np.full(sequences, 0.5)
-    result = L2LResult(cfg.env.name, int(tasks), int(trials), float(threshold), int(window),
-                       trials_to_threshold=[[] for _ in range(sequences)], accuracy=[[] for _ in range(sequences)])
-    genomes = genome.reshape(1, -1).expand(sequences, -1)
+    seeds = np.tile(task_seeds(seed, sequences, tasks), (1, n_genomes))  # [tasks, rows]
+    goals = np.full(rows, 0.5)
+    results = [L2LResult(cfg.env.name, int(tasks), int(trials), float(threshold), int(window),
+                         trials_to_threshold=[[] for _ in range(sequences)], accuracy=[[] for _ in range(sequences)])
+               for _ in range(n_genomes)]
     with torch.no_grad():
         for j in range(tasks):
             if j:
                 agent.reset_membranes()  # a new task: activity only; fast weights and θ, τ kept
-            rollout(agent, env, genomes, goals, seeds[j], agent_seeds=seeds[0], norm=norm, reset_agent=(j == 0))
-            for s in range(sequences):
-                result.trials_to_threshold[s].append(trials_to_threshold(env.trial_correct[s], threshold, window))
-                result.accuracy[s].append(float(env.trial_correct[s].mean()))
-    result.failures = sum(t is None for row in result.trials_to_threshold for t in row)
-    result.slope = learning_slope(result.mean_trials(), trials)
-    return result
+            rollout(agent, env, genomes, goals, seeds[j], agent_seeds=seeds[0], norm=norm, reset_agent=(j == 0),
+                    rows_per_genome=sequences)
+            for row in range(rows):
+                result, s = results[row // sequences], row % sequences
+                result.trials_to_threshold[s].append(trials_to_threshold(env.trial_correct[row], threshold, window))
+                result.accuracy[s].append(float(env.trial_correct[row].mean()))
+    for result in results:
+        result.failures = sum(t is None for row in result.trials_to_threshold for t in row)
+        result.slope = learning_slope(result.mean_trials(), trials)
+    return results
 
 
-__all__ = ["FAMILIES", "trials_to_threshold", "learning_slope", "L2LResult", "task_seeds", "evaluate_l2l"]
+__all__ = ["FAMILIES", "trials_to_threshold", "learning_slope", "L2LResult", "task_seeds", "evaluate_l2l",
+           "evaluate_l2l_genomes"]

@@ -13,6 +13,9 @@ for each task and seed it trains a plastic SNN (rule ``pdlf``) and a direct-weig
    ``pdlf-gru``, L=8, D=16), beside PDLF's logged numbers;
 7. associative recall (``pdlf wm --task assoc``: L=8, D=16, membrane reset in training and test), the
    test only a memory in the weights can pass.
+8. the rule ablation on halfcheetah_vel and the copy task;
+9. learning to learn on the cognitive task families (`pdlf.l2l_experiment`: five plasticity
+   conditions from ``configs/ip2/``, ``pdlf l2l``'s measures over 1,000 tasks per run).
 
 It writes figures, ``results.md`` (tables of mean ± std over seeds, and the exact command) and
 ``results.json`` (one object per table row, `pdlf.tables`) into ``--docs``. Runs live under ``--root`` and are reused: a finished run is not retrained and an
@@ -35,10 +38,12 @@ import numpy as np
 
 from pdlf.stats import finite_stats
 from pdlf.snn.network import PDLF_DIRECT_AGENT
+from pdlf.l2l import FAMILIES
+from pdlf.l2l_experiment import L2LExperiment, l2l_figure, l2l_section, l2l_table, run_l2l_experiment
 from pdlf.tables import Table, stat_record
 
 KINDS = {"plastic": "pdlf", "direct": "none"}
-STAGES = ("train", "eval", "injury", "wm", "pdlf_wm", "assoc", "assoc_grid", "ablation", "docs")
+STAGES = ("train", "eval", "injury", "wm", "pdlf_wm", "assoc", "assoc_grid", "ablation", "l2l", "docs")
 # associative recall over L: L -> the delay it trains at (L = 8: the assoc stage's runs); every
 # centre is tested at each delay of ASSOC_EVAL_DELAYS
 ASSOC_GRID = {4: 8, 8: 16, 16: 8}
@@ -66,6 +71,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pdlf-wm-generations", type=int, default=100,
                         help="generations of the copy-task runs of PDLF's models (pdlf-hybrid, pdlf-gru)")
     parser.add_argument("--assoc-generations", type=int, default=1000, help="generations of the associative-recall runs")
+    parser.add_argument("--l2l-families", nargs="+", default=list(FAMILIES), choices=FAMILIES,
+                        help="task families of the learning-to-learn stage (configs/ip2/)")
+    parser.add_argument("--l2l-generations", type=int, default=None,
+                        help="generations of its runs (default: the configs' es.generations)")
+    parser.add_argument("--l2l-tasks", type=int, default=1000, help="tasks evaluated per learning-to-learn run")
+    parser.add_argument("--l2l-sequence-tasks", type=int, default=100,
+                        help="tasks per sequence: plastic state is carried within a sequence (default 100)")
+    parser.add_argument("--l2l-trials", type=int, default=50, help="trial limit per task (default 50)")
     parser.add_argument("--root", default="runs/report", help="where the runs are kept (reused when re-run)")
     parser.add_argument("--docs", default="docs", help="where results.md and the figures go")
     parser.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}")
@@ -318,6 +331,16 @@ def stage_assoc(args) -> None:
                   ("plastic", "direct", "pdlf-gru"))
 
 
+def l2l_experiment(args) -> L2LExperiment:
+    return L2LExperiment(Path(args.root), tuple(args.l2l_families), tuple(args.seeds), args.l2l_generations,
+                         args.l2l_tasks, args.l2l_sequence_tasks, args.l2l_trials)
+
+
+def stage_l2l(args) -> None:
+    """Learning to learn (`pdlf.l2l_experiment`): every cognitive family x plasticity condition x seed."""
+    run_l2l_experiment(l2l_experiment(args), lambda name, obj: _save(args, name, obj))
+
+
 # --------------------------------------------------------------------------------- the report
 def _training_table_and_figures(args, docs: Path) -> tuple[Table, dict]:
     import csv
@@ -513,6 +536,9 @@ def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
     for (length, delay), (hybrid, gru) in PDLF_COPY.items():
         _memory_table(args, _pdlf_wm_name(length, delay), {"pdlf-hybrid": hybrid, "pdlf-gru": gru}, table=pdlf_wm,
                       lead={"L": length, "D": delay})
+    experiment = l2l_experiment(args)
+    l2l = l2l_table(experiment, lambda name: _load(args, name))
+    l2l_png = l2l_figure(experiment, lambda name: _load(args, name), docs)
     per_gen = args.popsize + 1
     text = [
         "# Plastic versus direct-weight SNN agents: results on this platform",
@@ -629,12 +655,13 @@ def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
         "",
         *ablation.markdown(),
         "",
+        *l2l_section(l2l, l2l_png),
     ]
     discussion = docs / "discussion.md"
     if discussion.is_file():
         text += ["## What this shows", "", discussion.read_text().strip(), ""]
     (docs / "results.md").write_text("\n".join(text))
-    tables = (training, goals, goals72, temp, perm, wm, pdlf_wm, assoc, assoc_grid, ablation)
+    tables = (training, goals, goals72, temp, perm, wm, pdlf_wm, assoc, assoc_grid, ablation, l2l)
     results = {"command": command, "rows": [row for t in tables for row in t.records()]}
     (docs / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     return {f"{t}/{k}": v for (t, k), v in numbers.items()}
@@ -665,7 +692,8 @@ def run(args: argparse.Namespace) -> int:
     command = reproducing_command(sys.argv[1:])
     for name, stage in (("train", stage_train), ("eval", stage_eval), ("injury", stage_injury), ("wm", stage_wm),
                         ("pdlf_wm", stage_pdlf_wm), ("assoc", stage_assoc), ("assoc_grid", stage_assoc_grid),
-                        ("ablation", stage_ablation)):
+                        ("ablation", stage_ablation),
+                        ("l2l", stage_l2l)):
         if name in stages:
             t0 = time.time()
             stage(args)

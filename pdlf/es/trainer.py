@@ -256,3 +256,36 @@ class Trainer:
             "interrupted": stop.requested,
             "resume": f"pdlf train --resume {self.run_dir}" if self.generation < end else None,
         }
+
+
+def train_or_reuse(cfg: RunConfig, run_dir: str | Path) -> dict[str, Any] | None:
+    """Bring the run of ``cfg`` in ``run_dir`` to ``cfg.es.generations`` generations.
+
+    A run there of the same resolved config, ``es.generations`` aside, is resumed from its
+    checkpoint (so raising the budget extends it), or left as it is when it has all its
+    generations (then None is returned); no run, or a run of another config, is replaced by a new
+    one. A run with more generations than asked is an error (its later generations would be
+    mislabelled), not replaced. Returns the summary of `Trainer.run` (its ``interrupted`` set when
+    a signal stopped it: the caller should stop too; the next call resumes).
+    """
+    run_dir = Path(run_dir)
+
+    def without_budget(c: RunConfig) -> dict[str, Any]:
+        d = c.to_dict()
+        return {**d, "es": {k: v for k, v in d["es"].items() if k != "generations"}}
+
+    try:
+        stored = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
+        same = without_budget(stored) == without_budget(cfg) and (run_dir / CHECKPOINT).is_file()
+    except (OSError, ValueError, TypeError, KeyError, ConfigError, yaml.YAMLError):
+        same = False
+    if not same:
+        return Trainer.create(cfg, run_dir, force=run_dir.exists()).run()
+    done = int(load_checkpoint(run_dir / CHECKPOINT)["generation"])
+    if done > cfg.es.generations:
+        raise ConfigError(f"{run_dir} has {done} generations, more than es.generations={cfg.es.generations}; "
+                          f"ask for at least {done} or use another run directory")
+    if done == cfg.es.generations:
+        return None
+    overrides = [f"es.generations={cfg.es.generations}"] if stored.es.generations != cfg.es.generations else []
+    return Trainer.resume(run_dir, overrides).run()

@@ -17,15 +17,16 @@ def test_report_trains_evaluates_and_writes_results(tmp_path):
     argv = ["report", "--tasks", "halfcheetah_vel", "--seeds", "0", "--popsize", "4", "--generations", "2",
             "--episode-steps", "20", "--hidden", "8", "--workers", "0", "--eval-seeds", "1",
             "--wm-generations", "1", "--assoc-generations", "1", "--pdlf-wm-generations", "1",
-            "--root", str(root), "--docs", str(docs)]
+            "--l2l-families", "gng_dr2", "--l2l-generations", "1", "--l2l-tasks", "4", "--l2l-sequence-tasks", "2",
+            "--l2l-trials", "20", "--root", str(root), "--docs", str(docs)]
     assert main(argv) == 0
     for name in ("training_halfcheetah_vel.png", "injury_temporary_halfcheetah_vel.png",
-                 "injury_permanent_halfcheetah_vel.png"):
+                 "injury_permanent_halfcheetah_vel.png", "l2l.png"):
         assert (docs / name).stat().st_size > 1000
     text = (docs / "results.md").read_text()
     for heading in ("## Training curves", "## Seen versus unseen goals", "## Temporary injury",
                     "## Permanent injury", "## Working memory", "## PDLF's own working-memory models",
-                    "## Associative recall", "## Rule ablation"):
+                    "## Associative recall", "## Rule ablation", "## Learning to learn"):
         assert heading in text
     assert text.count("| halfcheetah_vel | plastic |") >= 4 and text.count("| halfcheetah_vel | direct |") >= 4
     assert "| pdlf-hybrid | 53,505 | 0." in text and "| pdlf-gru | 50,945 | 0." in text
@@ -33,7 +34,7 @@ def test_report_trains_evaluates_and_writes_results(tmp_path):
     rows = json.loads((docs / "results.json").read_text())["rows"]
     tables = {r["table"] for r in rows}
     assert tables == {"training", "goals", "goals_interp72", "temporary_injury", "permanent_injury", "wm", "pdlf_wm",
-                      "assoc", "assoc_grid", "ablation"}
+                      "assoc", "assoc_grid", "ablation", "l2l"}
     grid = [r for r in rows if r["table"] == "assoc_grid"]
     assert sorted({(r["L"], r["delay"]) for r in grid}) == [(4, 8), (4, 32), (8, 8), (8, 32), (16, 8), (16, 32)]
     assert all(r["accuracy"]["n"] == 1 for r in grid)
@@ -52,10 +53,17 @@ def test_report_trains_evaluates_and_writes_results(tmp_path):
     assert [r["pdlf_accuracy"] for r in rows if r["table"] == "pdlf_wm"] == [0.883, 0.789, 0.78, 0.67, 0.66, 0.57]
     assert [(r["L"], r["D"]) for r in rows if r["table"] == "pdlf_wm"][::2] == [(8, 16), (8, 32), (64, 0)]
     assert sum(r["table"] == "training" for r in rows) == 2
+    l2l = {r["condition"]: r for r in rows if r["table"] == "l2l"}
+    assert set(l2l) == {"syn_ip", "syn", "ip", "none", "gru"} and {r["family"] for r in l2l.values()} == {"gng_dr2"}
+    assert l2l["syn_ip"]["published_failures"] == {"ip2-rsnn": 0} and l2l["syn_ip"]["tasks"] == 4
+    assert all(0 <= r["failures"]["mean"] <= 4 and r["generations"] == 1 for r in l2l.values())
+    assert l2l["gru"]["genome_size"] != l2l["none"]["genome_size"]  # a GRU, not the SNN
+    assert load_config(root / "ip2" / "gng_dr2__syn_ip__s0" / "config.yaml").agent.intrinsic
     # a second call reuses the finished runs (no retraining) and rewrites the report
-    trained = [root / "halfcheetah_vel__plastic__s0" / "metrics.csv", root / "assoc" / "plastic__s0" / "metrics.csv"]
+    trained = [root / "halfcheetah_vel__plastic__s0" / "metrics.csv", root / "assoc" / "plastic__s0" / "metrics.csv",
+               root / "ip2" / "gng_dr2__syn__s0" / "metrics.csv"]
     mtimes = [p.stat().st_mtime for p in trained]
-    assert main([*argv, "--stages", "train,assoc,docs"]) == 0
+    assert main([*argv, "--stages", "train,assoc,l2l,docs"]) == 0
     assert [p.stat().st_mtime for p in trained] == mtimes
 
 

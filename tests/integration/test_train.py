@@ -219,3 +219,25 @@ def test_resume_with_ray_workers_is_bit_identical(local_ray, tmp_path):
     Trainer.create(cfg, tmp_path / "cut").run(generations=2)
     Trainer.resume(tmp_path / "cut").run()
     assert read_metrics(tmp_path / "cut") == read_metrics(tmp_path / "full")
+
+
+def test_train_or_reuse_reuses_extends_replaces_and_refuses_to_shrink(tmp_path):
+    from pdlf.errors import ConfigError
+    from pdlf.es.trainer import train_or_reuse
+
+    Trainer.create(tiny("es.generations=4"), tmp_path / "full").run()
+    run = tmp_path / "run"
+    assert train_or_reuse(tiny("es.generations=2"), run)["generations"] == 2
+    mtime = (run / "metrics.csv").stat().st_mtime
+    assert train_or_reuse(tiny("es.generations=2"), run) is None  # finished: reused as it is
+    assert (run / "metrics.csv").stat().st_mtime == mtime
+    # a raised budget extends the run, exactly as if it had been asked for from the start
+    assert train_or_reuse(tiny("es.generations=4"), run)["generations"] == 4
+    assert read_metrics(run) == read_metrics(tmp_path / "full")
+    config_text = (run / "config.yaml").read_text()
+    with pytest.raises(ConfigError, match="has 4 generations, more than es.generations=3"):
+        train_or_reuse(tiny("es.generations=3"), run)
+    assert (run / "config.yaml").read_text() == config_text  # nothing rewritten
+    # another config (not just the budget) is a new run in its place
+    assert train_or_reuse(tiny("es.generations=1", "es.seed=4"), run)["generations"] == 1
+    assert len(read_metrics(run)) == 1

@@ -104,3 +104,20 @@ def test_cli_l2l_on_a_trained_run(tmp_path, capsys):
     assert "--force" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="task family"):
         evaluate_l2l(config_from_dict({"env": {"name": "copy"}}), torch.zeros(1), tasks=1)
+
+
+def test_several_genomes_in_one_rollout_equal_each_alone():
+    from pdlf.l2l import evaluate_l2l_genomes
+    from pdlf.snn.network import genome_layout
+    from pdlf.envs import get_task
+
+    cfg = config_from_dict({"env": {"name": "gng_dr2", "params": {"noise": 0.0}},
+                            "agent": {"hidden": [6], "intrinsic": ["theta"]}, "rule": {"name": "pdlf"}})
+    spec = get_task("gng_dr2")
+    size = genome_layout(spec.obs_dim, spec.act_dim, cfg.agent, cfg.rule).size
+    genomes = torch.randn(2, size, generator=torch.Generator().manual_seed(0))
+    together = evaluate_l2l_genomes(cfg, genomes, tasks=3, trials=25, sequences=2, threshold=0.5, window=5, seed=2)
+    for g in range(2):
+        alone = evaluate_l2l(cfg, genomes[g], tasks=3, trials=25, sequences=2, threshold=0.5, window=5, seed=2)
+        assert together[g].accuracy == alone.accuracy and together[g].trials_to_threshold == alone.trials_to_threshold
+    assert together[0].accuracy != together[1].accuracy  # the genomes differ, and so do their rows
