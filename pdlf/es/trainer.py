@@ -39,7 +39,7 @@ import yaml
 
 from pdlf.checkpoint import load_checkpoint, restore_rng_states, rng_states, save_checkpoint
 from pdlf.config import RunConfig, config_from_dict, save_config
-from pdlf.errors import ConfigError
+from pdlf.errors import ClusterError, ConfigError
 from pdlf.es.evaluator import Evaluator
 from pdlf.es.generation import GenerationFitness, generation_fitness, new_normalizer, training_goals
 from pdlf.es.searchers import Population, make_searcher
@@ -125,12 +125,16 @@ class Trainer:
     def resume(cls, run_dir: Path, overrides: list[str] | tuple[str, ...] = ()) -> "Trainer":
         """Continue the run in ``run_dir`` from its last checkpoint (only some keys may change)."""
         run_dir = check_run_dir(run_dir)
+        stored = yaml.safe_load((run_dir / "config.yaml").read_text())
+        as_stored = config_from_dict(stored).to_dict()
         for text in overrides:
             key = text.split("=", 1)[0]
-            if not any(key == k or (k.endswith(".") and key.startswith(k)) for k in RESUMABLE_KEYS):
+            resumable = any(key == k or (k.endswith(".") and key.startswith(k)) for k in RESUMABLE_KEYS)
+            # any key may be repeated with the value the run already has (a job script's fixed overrides)
+            if not resumable and config_from_dict(stored, [text]).to_dict() != as_stored:
                 raise ConfigError(f"cannot change {key!r} when resuming; only {', '.join(RESUMABLE_KEYS)} may change")
         state = load_checkpoint(run_dir / CHECKPOINT)
-        cfg = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()), overrides)
+        cfg = config_from_dict(stored, overrides)
         if overrides:
             save_config(cfg, run_dir / "config.yaml")
         return cls(cfg, run_dir, state)
@@ -229,6 +233,15 @@ class Trainer:
                         stop.requested = stop.requested or "SIGINT"
                         log.warning("generation %d abandoned; keeping the state after generation %d",
                                     self.generation, self.generation - 1)
+                        break
+                    except ClusterError:
+                        # a job-wide SIGTERM (SLURM pre-emption) can take the Ray cluster down while
+                        # this generation runs: keep every finished one rather than fail the run
+                        if not stop.requested:
+                            raise
+                        self._load_state(finished)
+                        log.warning("generation %d lost with the Ray cluster after %s; keeping the state after "
+                                    "generation %d", self.generation, stop.requested, self.generation - 1)
                         break
                     for lg in loggers:
                         lg.log(last)

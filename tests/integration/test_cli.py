@@ -46,6 +46,8 @@ def test_train_then_refuse_to_overwrite_then_resume(tmp_path, capsys):
 
     assert main(["train", "--resume", str(run), "agent.hidden=[4]"]) == 2
     assert "cannot change 'agent.hidden' when resuming" in _one_error_line(capsys)
+    # the value the run already has may be repeated (a job script passes its overrides every time)
+    assert main(["train", "--resume", str(run), "agent.hidden=[8]", "es.generations=3"]) == 0
 
     assert main(["train", SMOKE, *TINY, "--run-dir", str(run), "--force"]) == 0
 

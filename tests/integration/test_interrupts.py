@@ -105,3 +105,42 @@ def test_second_signal_abandons_the_generation_and_keeps_the_finished_state(tmp_
     Trainer.resume(tmp_path / "run").run()
     assert _metrics(tmp_path / "run") == _reference(tmp_path, workers)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+
+
+def test_cluster_lost_after_a_stop_request_keeps_every_finished_generation(tmp_path, monkeypatch):
+    """A job-wide SIGTERM (SLURM) also stops Ray: the generation then running fails with a
+    ClusterError; the run saves the state after the last finished generation, not the last
+    periodic checkpoint, and resumes to the numbers of an uninterrupted run."""
+    from pdlf.errors import ClusterError
+
+    cfg = config_from_dict(TINY, ["ray.workers=0"])  # checkpoint.every 0: only the final one
+    trainer = Trainer.create(cfg, tmp_path / "run")
+    real_step = Trainer.step
+
+    def step_losing_the_cluster(self):
+        if self.generation == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # the stop request...
+            raise ClusterError("no worker left to re-run slice 0 of generation 3")  # ...and Ray gone with it
+        return real_step(self)
+
+    monkeypatch.setattr(Trainer, "step", step_losing_the_cluster)
+    summary = trainer.run()
+    assert summary["interrupted"] == "SIGTERM" and summary["generations"] == 3
+    monkeypatch.setattr(Trainer, "step", real_step)
+    resumed = Trainer.resume(tmp_path / "run")
+    assert resumed.generation == 3
+    resumed.run()
+    assert _metrics(tmp_path / "run") == _reference(tmp_path, 0)
+
+
+def test_cluster_lost_without_a_stop_request_is_an_error(tmp_path, monkeypatch):
+    from pdlf.errors import ClusterError
+
+    trainer = Trainer.create(config_from_dict(TINY, ["ray.workers=0"]), tmp_path / "run")
+
+    def step_losing_the_cluster(self):
+        raise ClusterError("no worker left")
+
+    monkeypatch.setattr(Trainer, "step", step_losing_the_cluster)
+    with pytest.raises(ClusterError):
+        trainer.run()
