@@ -108,3 +108,23 @@ def test_ray_address_and_workers_flags_are_overrides(tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", SMOKE, *TINY, "--ray-address", "127.0.0.1:1", "--run-dir", str(tmp_path / "b"), "--workers", "0"]) == 0
     assert "address: 127.0.0.1:1" in (tmp_path / "b" / "config.yaml").read_text()
+
+
+def test_sweep_trains_every_point_ranks_them_and_reuses_runs(tmp_path, capsys):
+    root = tmp_path / "sweep"
+    argv = ["sweep", SMOKE, *TINY, "rule.name=pdlf,none", "--seeds", "0", "1", "--root", str(root), "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["grid"]["rule.name"] == ["pdlf", "none"] and len(out["points"]) == 2
+    assert all(p["final_center"]["n"] == 2 and p["env_steps"] > 0 for p in out["points"])
+    for rule in ("pdlf", "none"):
+        for seed in (0, 1):
+            assert (root / f"rule.name={rule}" / f"s{seed}" / "metrics.csv").is_file()
+    assert "| rule.name |" in (root / "sweep.md").read_text()
+    metrics = root / "rule.name=pdlf" / "s0" / "metrics.csv"
+    mtime = metrics.stat().st_mtime
+    assert main(argv) == 0 and metrics.stat().st_mtime == mtime  # finished runs are reused
+    capsys.readouterr()
+    assert main(["sweep", SMOKE, "es.popsiz=4,8", "--root", str(tmp_path / "bad")]) == 2
+    assert "did you mean 'es.popsize'" in _one_error_line(capsys)
+    assert not (tmp_path / "bad").exists()  # every point is checked before anything is written
