@@ -9,7 +9,8 @@ one resumed). The centres of a condition's seeds then meet ``--l2l-tasks`` tasks
 condition): ``tasks / sequence_tasks`` sequences of ``sequence_tasks`` tasks, fast weights and
 intrinsic state carried from task to task within a sequence. Per seed the stage records the
 failures among all its tasks, the trials to threshold along the sequence (mean over sequences), the
-slope, the fraction of trials correct, the run's final centre fitness and the wall times.
+slope, the fraction of trials correct, the run's final centre fitness (mean of its last
+`pdlf.sweep.FINAL_WINDOW` generations) and the wall times.
 
 The docs part (`l2l_table`, `l2l_figure`, `l2l_section`) turns them into a table per family beside
 IP²-RSNN's published failure counts (`PAPER_FAILURES`) and one figure of trials to threshold along
@@ -18,7 +19,6 @@ the sequence, one panel per family and one line per condition.
 
 from __future__ import annotations
 
-import csv
 import sys
 import time
 from dataclasses import dataclass
@@ -29,6 +29,7 @@ import numpy as np
 
 from pdlf.l2l import FAMILIES
 from pdlf.stats import finite_stats
+from pdlf.sweep import FINAL_WINDOW, summarise_run
 from pdlf.tables import Table, stat_record
 
 # condition -> what it is (configs/ip2/{family}__{condition}.yaml)
@@ -80,11 +81,6 @@ def condition_config(exp: L2LExperiment, family: str, condition: str, seed: int)
     return load_config(path, overrides)
 
 
-def _train_seconds(run_dir: Path) -> float:
-    with open(run_dir / "metrics.csv", newline="") as fh:
-        return float(sum(float(r["perf/seconds"]) for r in csv.DictReader(fh)))
-
-
 def run_l2l_experiment(exp: L2LExperiment, save: Callable[[str, Any], None]) -> None:
     """Train every (family, condition, seed) and evaluate learning to learn; ``save(name, obj)``
     keeps each condition's rows (one per seed) as ``l2l__{family}__{condition}``."""
@@ -118,8 +114,7 @@ def run_l2l_experiment(exp: L2LExperiment, save: Callable[[str, Any], None]) -> 
             eval_seconds = time.time() - t0
             rows = []
             for seed, run, res in zip(exp.seeds, runs, results):
-                with open(run.run_dir / "metrics.csv", newline="") as fh:
-                    last = list(csv.DictReader(fh))[-1]
+                trained = summarise_run(run.run_dir)
                 mean_trials = res.mean_trials()
                 rows.append({
                     "seed": seed, "genome_size": int(centres.shape[1]), "tasks": exp.tasks, "sequences": sequences,
@@ -128,8 +123,8 @@ def run_l2l_experiment(exp: L2LExperiment, save: Callable[[str, Any], None]) -> 
                     "first_tasks_trials": float(np.mean(mean_trials[:EDGE])),
                     "last_tasks_trials": float(np.mean(mean_trials[-EDGE:])),
                     "accuracy": float(np.mean(res.accuracy)),
-                    "final_center_fitness": float(last["fitness/center"]), "env_steps": int(last["env_steps"]),
-                    "generations": run.cfg.es.generations, "train_minutes": _train_seconds(run.run_dir) / 60,
+                    "final_center_fitness": trained["final_center"], "env_steps": trained["env_steps"],
+                    "generations": run.cfg.es.generations, "train_minutes": trained["wall_s"] / 60,
                     "eval_minutes": eval_seconds / 60 / len(runs),
                 })
             save(f"l2l__{family}__{condition}", rows)
@@ -146,7 +141,7 @@ def l2l_table(exp: L2LExperiment, load: Callable[[str], Any]) -> Table:
     """One row per (family, condition) over seeds, beside IP²-RSNN's published failures."""
     table = Table("l2l", ["family", "condition", "genes", "failures per run (of tasks)", "published failures (1,000 tasks)",
                           f"trials to threshold, first {EDGE} tasks", f"last {EDGE} tasks", "slope (trials per task)",
-                          "trials correct", "final centre fitness", "train minutes per run"])
+                          "trials correct", f"centre fitness, last {FINAL_WINDOW} generations", "train minutes per run"])
     for family in exp.families:
         for condition in CONDITIONS:
             rows = load(f"l2l__{family}__{condition}")
