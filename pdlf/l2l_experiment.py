@@ -200,13 +200,18 @@ def l2l_section(table: Table, figure: str | None) -> list[str]:
     if not table.rows:
         return []
     first = table.rows[0]
+
+    def _span(key: str) -> str:
+        low, high = min(r[key] for r in table.rows), max(r[key] for r in table.rows)
+        return f"{low:,}" if low == high else f"{low:,}–{high:,}"
+
     return [
         "## Learning to learn on cognitive task families (IP², `configs/ip2/`)",
         "",
         "Five conditions per family, each `configs/ip2/{family}__{condition}.yaml` on the family's shared base "
         "(the same two-compartment LIF network read out from the soma's membrane, the same task, search and budget): "
         + "; ".join(f"`{c}` {d}" for c, d in CONDITIONS.items()) + ". "
-        f"Each run: {first['generations']} generations, {first['env_steps']:,} env steps. A task is one random "
+        f"Each run: {first['generations']} generations, {_span('env_steps')} env steps (by family). A task is one random "
         "stimulus → response mapping of the family with feedback after every trial; activity, fast weights and "
         "intrinsic properties persist from trial to trial and from task to task. "
         f"Evaluation (`pdlf.l2l`, the centre of each seed): {first['tasks']:,} tasks per run as "
