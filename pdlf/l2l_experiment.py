@@ -101,7 +101,7 @@ def run_l2l_experiment(exp: L2LExperiment, save: Callable[[str, Any], None]) -> 
             for seed in exp.seeds:
                 cfg = condition_config(exp, family, condition, seed)
                 run_dir = Path(exp.root) / "ip2" / f"{family}__{condition}__s{seed}"
-                summary = train_or_reuse(cfg, run_dir)
+                summary = train_or_reuse(cfg, run_dir, replace=True)  # the report's own workspace
                 if summary is not None and summary.get("interrupted"):
                     raise StoppedBySignal(summary["interrupted"], str(run_dir))
                 runs.append(load_run(run_dir))

@@ -101,10 +101,12 @@ def summarise_run(run_dir: Path) -> dict[str, float]:
             "generations": len(rows), "wall_s": float(sum(float(r["perf/seconds"]) for r in rows))}
 
 
-def run_sweep(config: str | Path, specs: list[str], seeds: list[int], root: str | Path,
+def run_sweep(config: str | Path, specs: list[str], seeds: list[int], root: str | Path, replace: bool = False,
               log=print) -> tuple[list[tuple[str, list[str]]], list[SweepRun]]:
     """Train every point of the grid ``specs`` for every seed (see the module docstring); returns
-    the grid and the runs. Raises `StoppedBySignal` when a signal stopped a run (re-run to go on)."""
+    the grid and the runs. A point's directory holding a run of another config (the fixed
+    overrides changed) is an error unless ``replace``. Raises `StoppedBySignal` when a signal
+    stopped a run (re-run to go on)."""
     from pdlf.config import load_config
     from pdlf.es.trainer import train_or_reuse
     from pdlf.interrupts import StoppedBySignal
@@ -118,7 +120,7 @@ def run_sweep(config: str | Path, specs: list[str], seeds: list[int], root: str 
         name = point_name(point, grid)
         for seed in seeds:
             run_dir = Path(root) / name / f"s{seed}"
-            summary = train_or_reuse(configs[point, seed], run_dir)
+            summary = train_or_reuse(configs[point, seed], run_dir, replace)
             if summary is not None and summary.get("interrupted"):
                 raise StoppedBySignal(summary["interrupted"], str(run_dir))
             runs.append(SweepRun(point, name, seed, run_dir, summarise_run(run_dir)))

@@ -271,14 +271,15 @@ class Trainer:
         }
 
 
-def train_or_reuse(cfg: RunConfig, run_dir: str | Path) -> dict[str, Any] | None:
+def train_or_reuse(cfg: RunConfig, run_dir: str | Path, replace: bool = False) -> dict[str, Any] | None:
     """Bring the run of ``cfg`` in ``run_dir`` to ``cfg.es.generations`` generations.
 
     A run there of the same resolved config, ``es.generations`` aside, is resumed from its
     checkpoint (so raising the budget extends it), or left as it is when it has all its
-    generations (then None is returned); no run, or a run of another config, is replaced by a new
-    one. A run with more generations than asked is an error (its later generations would be
-    mislabelled), not replaced. Returns the summary of `Trainer.run` (its ``interrupted`` set when
+    generations (then None is returned); with no run there a new one starts. Anything else in
+    ``run_dir`` (a run of another config) is an error, or, with ``replace``, removed for a new run.
+    A run with more generations than asked is an error (its later generations would be
+    mislabelled), never replaced. Returns the summary of `Trainer.run` (its ``interrupted`` set when
     a signal stopped it: the caller should stop too; the next call resumes).
     """
     run_dir = Path(run_dir)
@@ -293,7 +294,9 @@ def train_or_reuse(cfg: RunConfig, run_dir: str | Path) -> dict[str, Any] | None
     except (OSError, ValueError, TypeError, KeyError, ConfigError, yaml.YAMLError):
         same = False
     if not same:
-        return Trainer.create(cfg, run_dir, force=run_dir.exists()).run()
+        if run_dir.is_dir() and any(run_dir.iterdir()) and not replace:
+            raise ConfigError(f"{run_dir} holds a run of another config; use another directory, or replace it (--force)")
+        return Trainer.create(cfg, run_dir, force=replace and run_dir.exists()).run()
     done = int(load_checkpoint(run_dir / CHECKPOINT)["generation"])
     if done > cfg.es.generations:
         raise ConfigError(f"{run_dir} has {done} generations, more than es.generations={cfg.es.generations}; "

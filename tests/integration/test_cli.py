@@ -125,6 +125,9 @@ def test_sweep_trains_every_point_ranks_them_and_reuses_runs(tmp_path, capsys):
     mtime = metrics.stat().st_mtime
     assert main(argv) == 0 and metrics.stat().st_mtime == mtime  # finished runs are reused
     capsys.readouterr()
+    changed = [a if a != "es.popsize=4" else "es.popsize=6" for a in argv]  # a fixed override changed
+    assert main(changed) == 2 and "holds a run of another config" in _one_error_line(capsys)
+    assert metrics.stat().st_mtime == mtime  # nothing replaced without --force
     assert main(["sweep", SMOKE, "es.popsiz=4,8", "--root", str(tmp_path / "bad")]) == 2
     assert "did you mean 'es.popsize'" in _one_error_line(capsys)
     assert not (tmp_path / "bad").exists()  # every point is checked before anything is written

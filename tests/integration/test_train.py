@@ -238,6 +238,10 @@ def test_train_or_reuse_reuses_extends_replaces_and_refuses_to_shrink(tmp_path):
     with pytest.raises(ConfigError, match="has 4 generations, more than es.generations=3"):
         train_or_reuse(tiny("es.generations=3"), run)
     assert (run / "config.yaml").read_text() == config_text  # nothing rewritten
-    # another config (not just the budget) is a new run in its place
-    assert train_or_reuse(tiny("es.generations=1", "es.seed=4"), run)["generations"] == 1
+    # another config (not just the budget): an error, or with replace a new run in its place
+    metrics = (run / "metrics.csv").read_bytes()
+    with pytest.raises(ConfigError, match="holds a run of another config"):
+        train_or_reuse(tiny("es.generations=1", "es.seed=4"), run)
+    assert (run / "metrics.csv").read_bytes() == metrics
+    assert train_or_reuse(tiny("es.generations=1", "es.seed=4"), run, replace=True)["generations"] == 1
     assert len(read_metrics(run)) == 1
