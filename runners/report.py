@@ -133,18 +133,13 @@ def stage_train(args) -> None:
 
 def _train_run(args, task: str, kind: str, seed: int, rule: str | None = None, extra: tuple[str, ...] = ()) -> Path:
     """Train (or resume, or reuse when finished) one locomotion run; returns its directory."""
-    from pdlf.es.trainer import Trainer
-    from pdlf.runs import is_run_dir
+    from pdlf.es.trainer import train_or_reuse
 
     run_dir = run_dir_for(args, task, kind, seed)
-    if is_run_dir(run_dir):
-        trainer = Trainer.resume(run_dir)
-        if trainer.generation >= args.generations:
-            return run_dir
-    else:
-        trainer = Trainer.create(train_config(args, task, kind, seed, rule, extra), run_dir, force=run_dir.exists())
     t0 = time.time()
-    summary = trainer.run()
+    summary = train_or_reuse(train_config(args, task, kind, seed, rule, extra), run_dir, replace=True)
+    if summary is None:  # finished before
+        return run_dir
     if summary.get("interrupted"):  # resumed by the next `pdlf report`
         from pdlf.interrupts import StoppedBySignal
 

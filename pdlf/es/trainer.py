@@ -29,6 +29,7 @@ summary says how to resume; the resumed run's metrics equal an uninterrupted run
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -53,6 +54,16 @@ log = logging.getLogger(__name__)
 
 RUN_OUTPUTS = ("metrics.csv", "tb", "checkpoints", "best.pt", "center.pt")  # what a run writes besides config.yaml
 RESUMABLE_KEYS = ("es.generations", "ray.", "log.progress", "log.tensorboard", "checkpoint.every")
+
+
+def is_resumable(key: str) -> bool:
+    """Whether the dotted config ``key`` may change when a run is resumed (`RESUMABLE_KEYS`)."""
+    return any(key == k or (k.endswith(".") and key.startswith(k)) for k in RESUMABLE_KEYS)
+
+
+def _flat(cfg: RunConfig) -> dict[str, Any]:
+    """``{"section.key": value}`` of the resolved config."""
+    return {f"{section}.{k}": v for section, values in cfg.to_dict().items() for k, v in values.items()}
 
 
 def default_run_name(cfg: RunConfig) -> str:
@@ -129,9 +140,8 @@ class Trainer:
         as_stored = config_from_dict(stored).to_dict()
         for text in overrides:
             key = text.split("=", 1)[0]
-            resumable = any(key == k or (k.endswith(".") and key.startswith(k)) for k in RESUMABLE_KEYS)
             # any key may be repeated with the value the run already has (a job script's fixed overrides)
-            if not resumable and config_from_dict(stored, [text]).to_dict() != as_stored:
+            if not is_resumable(key) and config_from_dict(stored, [text]).to_dict() != as_stored:
                 raise ConfigError(f"cannot change {key!r} when resuming; only {', '.join(RESUMABLE_KEYS)} may change")
         state = load_checkpoint(run_dir / CHECKPOINT)
         cfg = config_from_dict(stored, overrides)
@@ -274,8 +284,9 @@ class Trainer:
 def train_or_reuse(cfg: RunConfig, run_dir: str | Path, replace: bool = False) -> dict[str, Any] | None:
     """Bring the run of ``cfg`` in ``run_dir`` to ``cfg.es.generations`` generations.
 
-    A run there of the same resolved config, ``es.generations`` aside, is resumed from its
-    checkpoint (so raising the budget extends it), or left as it is when it has all its
+    A run there of the same resolved config, the keys that may change on resume aside
+    (`RESUMABLE_KEYS`: the budget, Ray, logging), is resumed from its checkpoint with ``cfg``'s
+    values of those keys (so raising the budget extends it), or left as it is when it has all its
     generations (then None is returned); with no run there a new one starts. Anything else in
     ``run_dir`` (a run of another config) is an error, or, with ``replace``, removed for a new run.
     A run with more generations than asked is an error (its later generations would be
@@ -283,15 +294,12 @@ def train_or_reuse(cfg: RunConfig, run_dir: str | Path, replace: bool = False) -
     a signal stopped it: the caller should stop too; the next call resumes).
     """
     run_dir = Path(run_dir)
-
-    def without_budget(c: RunConfig) -> dict[str, Any]:
-        d = c.to_dict()
-        return {**d, "es": {k: v for k, v in d["es"].items() if k != "generations"}}
-
+    wanted = _flat(cfg)
     try:
-        stored = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
-        same = without_budget(stored) == without_budget(cfg) and (run_dir / CHECKPOINT).is_file()
-    except (OSError, ValueError, TypeError, KeyError, ConfigError, yaml.YAMLError):
+        stored = _flat(config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text())))
+        same = ({k: v for k, v in stored.items() if not is_resumable(k)}
+                == {k: v for k, v in wanted.items() if not is_resumable(k)}) and (run_dir / CHECKPOINT).is_file()
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, ConfigError, yaml.YAMLError):
         same = False
     if not same:
         if run_dir.is_dir() and any(run_dir.iterdir()) and not replace:
@@ -303,5 +311,6 @@ def train_or_reuse(cfg: RunConfig, run_dir: str | Path, replace: bool = False) -
                           f"ask for at least {done} or use another run directory")
     if done == cfg.es.generations:
         return None
-    overrides = [f"es.generations={cfg.es.generations}"] if stored.es.generations != cfg.es.generations else []
+    # JSON is YAML: the override parser reads every value back as it was
+    overrides = [f"{k}={json.dumps(v)}" for k, v in wanted.items() if is_resumable(k) and stored.get(k) != v]
     return Trainer.resume(run_dir, overrides).run()

@@ -234,6 +234,8 @@ def test_train_or_reuse_reuses_extends_replaces_and_refuses_to_shrink(tmp_path):
     # a raised budget extends the run, exactly as if it had been asked for from the start
     assert train_or_reuse(tiny("es.generations=4"), run)["generations"] == 4
     assert read_metrics(run) == read_metrics(tmp_path / "full")
+    # keys that do not change the numbers (Ray, logging) do not make it another run
+    assert train_or_reuse(tiny("es.generations=4", "ray.workers=1", "checkpoint.every=3"), run) is None
     config_text = (run / "config.yaml").read_text()
     with pytest.raises(ConfigError, match="has 4 generations, more than es.generations=3"):
         train_or_reuse(tiny("es.generations=3"), run)
