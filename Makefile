@@ -2,7 +2,9 @@
 #   make run    a small real training run on the embedded local Ray
 #   make test   the test suite
 # Both create .venv if missing and install torch==2.13.0 (the CPU build on these machines)
-# before the project, so no CUDA build of torch is pulled in.
+# before the project, so no CUDA build of torch is pulled in. The `gpu` extra (MuJoCo Warp,
+# env.backend: mjwarp) comes too, its parity tests running on Warp's CPU device, and the `video`
+# extra (PyAV, for `pdlf render --out FILE.mp4`).
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -14,7 +16,7 @@ STAMP := $(VENV)/.pdlf-installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e '.[dev]'
+	$(PIP) install --quiet -e '.[dev,gpu,video]'
 	touch $(STAMP)
 
 install: $(STAMP)

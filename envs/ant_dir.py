@@ -37,11 +37,9 @@ class AntDirKernel(LocomotionKernel):
     frame_skip = 5
     needs_cfrc = True
 
-    @staticmethod
-    def track(data):
-        # the free joint's position is the torso's, read after the step (stock v5 reads the
-        # torso's xpos, which MuJoCo last computed before the final substep)
-        return data.qpos[0:2]
+    # the free joint's position is the torso's, read after the step (stock v5 reads the
+    # torso's xpos, which MuJoCo last computed before the final substep)
+    track_field, track_index = "qpos", (slice(0, 2),)
 
     reset_state = staticmethod(reset_uniform_normal)
 

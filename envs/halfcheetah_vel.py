@@ -31,10 +31,7 @@ class HalfCheetahVelKernel(LocomotionKernel):
     """Batched obs/reward of halfcheetah_vel (see `HalfCheetahVelEnv`)."""
 
     frame_skip = 5
-
-    @staticmethod
-    def track(data):
-        return data.qpos[0:1]
+    track_field, track_index = "qpos", (slice(0, 1),)  # root x
 
     reset_state = staticmethod(reset_uniform_normal)
 

@@ -36,10 +36,7 @@ class HopperVelKernel(LocomotionKernel):
     """Batched obs/reward/termination of hopper_vel (see `HopperVelEnv`)."""
 
     frame_skip = 4
-
-    @staticmethod
-    def track(data):
-        return data.qpos[0:1]
+    track_field, track_index = "qpos", (slice(0, 1),)  # root x
 
     @staticmethod
     def observe(qpos, qvel, goal):

@@ -70,16 +70,29 @@ class LocomotionKernel:
         frame_skip: MuJoCo steps per env step (the stock v5 value).
         needs_cfrc: whether `reward` reads ``cfrc_ext`` (then ``mj_rnePostConstraint`` must run
             after each step, as gymnasium's `MujocoEnv` does).
+        track_field, track_index: where `track` reads: the ``MjData`` field (``"qpos"``,
+            ``"subtree_com"``) and the index into one world's array of it.
     """
 
     frame_skip: ClassVar[int]
     needs_cfrc: ClassVar[bool] = False
+    track_field: ClassVar[str]
+    track_index: ClassVar[tuple]
 
-    @staticmethod
-    def track(data: mujoco.MjData) -> np.ndarray:
+    @classmethod
+    def track(cls, data: mujoco.MjData) -> np.ndarray:
         """The position whose change over one env step, divided by ``dt``, is the velocity the
         reward uses: a view into `data`, shape ``[k]`` (k = 1 for x, 2 for xy), in m."""
-        raise NotImplementedError
+        return getattr(data, cls.track_field)[cls.track_index]
+
+    @classmethod
+    def track_batch(cls, data: Any) -> Any:
+        """`track` of every world of a batched simulator state, shape ``[B, k]``, in m.
+
+        ``data`` holds the fields with the world axis first (MuJoCo Warp's ``qpos [B, nq]``,
+        ``subtree_com [B, nbody, 3]``, as numpy arrays or torch tensors); the result is a view.
+        """
+        return getattr(data, cls.track_field)[(slice(None), *cls.track_index)]
 
     @staticmethod
     def reset_state(
@@ -120,6 +133,18 @@ class LocomotionKernel:
     def terminated(qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
         """``[B]`` bool: the episode ends (unhealthy). Default: never."""
         return np.zeros(qpos.shape[0], dtype=bool)
+
+
+FRICTION_CONES = {"pyramidal": mujoco.mjtCone.mjCONE_PYRAMIDAL, "elliptic": mujoco.mjtCone.mjCONE_ELLIPTIC}
+
+
+def set_friction_cone(model: mujoco.MjModel, cone: str) -> None:
+    """Set ``model.opt.cone`` to ``cone`` (``"pyramidal"`` or ``"elliptic"``, `FRICTION_CONES`).
+
+    Both backends call it on the model they simulate, so a run's ``env.friction_cone`` means the
+    same in C MuJoCo and MuJoCo Warp (the stock models are pyramidal: that value changes nothing).
+    """
+    model.opt.cone = FRICTION_CONES[cone]
 
 
 def heading(goal: np.ndarray) -> np.ndarray:

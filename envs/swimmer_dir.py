@@ -32,10 +32,7 @@ class SwimmerDirKernel(LocomotionKernel):
     """Batched obs/reward of swimmer_dir (see `SwimmerDirEnv`)."""
 
     frame_skip = 4
-
-    @staticmethod
-    def track(data):
-        return data.subtree_com[TORSO, :2]
+    track_field, track_index = "subtree_com", (TORSO, slice(0, 2))  # the swimmer's centre of mass, xy
 
     @staticmethod
     def observe(qpos, qvel, goal):

@@ -19,6 +19,12 @@ Two implementations share that contract:
 - `GymBatchedEnv` (any other registered task): `B` unwrapped gymnasium envs made from the
   task's gym id, each reset with ``seed`` and ``options={"goal": g}`` and stepped in turn.
 
+A third, `pdlf.envs.mjwarp_batched.MjWarpBatchedEnv`, steps the four locomotion tasks on MuJoCo
+Warp (``backend="mjwarp"``, on the CPU or a GPU): same contract, same kernels, float32 physics.
+``make_batched(..., backend=, device=, friction_cone=)`` chooses (a run config's ``env.backend``,
+``env.device``, ``env.friction_cone``: ``EnvConfig.physics()``); ``friction_cone`` is set on the
+MuJoCo model of either backend.
+
 A task may also register its own `BatchedEnv` class with `register_batched` (the copy task:
 ``pdlf.envs.copy_batched.CopyBatchedEnv``, pure numpy). Task settings (a run config's
 ``env.params``) reach the env through ``make_batched(..., params=...)``; they are checked by
@@ -28,6 +34,11 @@ Task hooks: ``env.task_hooks`` is a tuple of objects with the `pdlf.rollout.Pert
 interface (``before_step(step, agent, obs)``, ``after_step(step, agent, reward)``, steps numbered
 from 1) that are part of the task's protocol rather than an experiment, e.g. the copy task's
 membrane reset during the delay. Every rollout of the env applies them; empty by default.
+
+Mid-episode access: ``env.set_goals(goals)`` switches the members' goals for the rest of the
+episode (the reward and the observation follow; `pdlf.perturb.GoalSwitch` calls it), and
+``env.physics(b)`` returns member ``b``'s ``(MjModel, MjData)`` for reading (``pdlf render``).
+Tasks that cannot do either raise `ConfigError`.
 """
 
 from __future__ import annotations
@@ -44,7 +55,7 @@ from gymnasium.utils import seeding
 from pdlf.envs.ant_dir import AntDirEnv
 from pdlf.envs.halfcheetah_vel import HalfCheetahVelEnv
 from pdlf.envs.hopper_vel import HopperVelEnv
-from pdlf.envs.locomotion import GoalEnvMixin
+from pdlf.envs.locomotion import GoalEnvMixin, set_friction_cone
 from pdlf.envs.swimmer_dir import SwimmerDirEnv
 from pdlf.envs.tasks import TaskSpec, get_task
 from pdlf.errors import ConfigError, ShapeError, UnknownNameError
@@ -116,22 +127,54 @@ class BatchedEnv(abc.ABC):
         Returns:
             ``[B, obs_dim]`` float64 initial observations.
         """
-        goals = np.asarray(goals, dtype=np.float64)
+        goals = self._checked_goals(goals)
         seeds = np.asarray(seeds)
-        for name, value in (("goals", goals), ("seeds", seeds)):
-            if value.shape != (self.batch_size,):
-                raise ShapeError(f"{name} must have shape ({self.batch_size},), got {value.shape}")
+        if seeds.shape != (self.batch_size,):
+            raise ShapeError(f"seeds must have shape ({self.batch_size},), got {seeds.shape}")
         if not np.issubdtype(seeds.dtype, np.integer):
             raise ShapeError(f"seeds must be integers, got dtype {seeds.dtype}")
-        if not self.extrapolate:  # one vectorised test; the first bad goal raises the error
-            bad = ~((goals >= self.spec.goal_low) & (goals <= self.spec.goal_high))
-            if bad.any():
-                self.spec.check_goal(goals[np.flatnonzero(bad)[0]], self.extrapolate)
         self._obs[:] = self._reset(goals, [int(s) for s in seeds])
         self.done[:] = False
         self.steps = 0
         self._was_reset = True
         return self._obs.copy()
+
+    def set_goals(self, goals: np.ndarray) -> None:
+        """Switch every member's goal in the middle of an episode (goal switching).
+
+        Args:
+            goals: ``[B]`` float, the new goals (checked against the range as in `reset`).
+
+        The physical state is untouched; from the next `step` on, rewards and observations use
+        the new goals. Raises `ConfigError` for a task whose env cannot switch goals mid-episode.
+        """
+        if not self._was_reset:
+            raise RuntimeError("call reset(goals, seeds) before set_goals()")
+        self._set_goals(self._checked_goals(goals))
+
+    def physics(self, b: int = 0) -> tuple[mujoco.MjModel, mujoco.MjData]:
+        """``(model, data)``: the MuJoCo model and member ``b``'s data as the last step left them.
+
+        For reading (rendering, probes): writing to them changes the episode. Raises
+        `ConfigError` for a task without MuJoCo physics.
+        """
+        raise ConfigError(f"task {self.spec.name} has no MuJoCo physics to read (nothing to render)")
+
+    def _checked_goals(self, goals: np.ndarray) -> np.ndarray:
+        """``goals`` as ``[B]`` float64; `ShapeError` for a wrong shape, `GoalRangeError` for a goal
+        outside the task's range unless the env was made with ``extrapolate=True``."""
+        goals = np.asarray(goals, dtype=np.float64)
+        if goals.shape != (self.batch_size,):
+            raise ShapeError(f"goals must have shape ({self.batch_size},), got {goals.shape}")
+        if not self.extrapolate:  # one vectorised test; the first bad goal raises the error
+            bad = ~((goals >= self.spec.goal_low) & (goals <= self.spec.goal_high))
+            if bad.any():
+                self.spec.check_goal(goals[np.flatnonzero(bad)[0]], self.extrapolate)
+        return goals
+
+    def _set_goals(self, goals: np.ndarray) -> None:
+        """Store checked ``goals [B]`` for the rest of the episode (override where supported)."""
+        raise ConfigError(f"task {self.spec.name} cannot switch its goal within an episode")
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Step every member that is not done yet.
@@ -187,6 +230,7 @@ class KernelBatchedEnv(BatchedEnv):
         batch_size: int,
         max_steps: int | None = None,
         extrapolate: bool = False,
+        friction_cone: str = "pyramidal",
     ) -> None:
         super().__init__(env_cls.task, batch_size, max_steps, extrapolate)
         # one env instance supplies the model, init state, dt and noise scale that
@@ -194,6 +238,7 @@ class KernelBatchedEnv(BatchedEnv):
         self._template = env_cls()
         self._kernel = env_cls.kernel
         self._model = self._template.model
+        set_friction_cone(self._model, friction_cone)
         self._dt = self._template.dt
         self._frame_skip = self._template.frame_skip
         self._noise = self._template._reset_noise_scale
@@ -229,6 +274,12 @@ class KernelBatchedEnv(BatchedEnv):
         self._goals[:] = goals
         return kernel.observe(self._qpos, self._qvel, self._goals)
 
+    def _set_goals(self, goals: np.ndarray) -> None:
+        self._goals[:] = goals  # the kernel reads them for every later reward and observation
+
+    def physics(self, b: int = 0) -> tuple[mujoco.MjModel, mujoco.MjData]:
+        return self._model, self._datas[b]
+
     def _step(self, actions, active):
         m, nstep, members = self._model, self._frame_skip, self._members
         before = self._track.copy()
@@ -259,6 +310,7 @@ class GymBatchedEnv(BatchedEnv):
         max_steps: int | None = None,
         extrapolate: bool = False,
         params: Mapping[str, Any] | None = None,
+        friction_cone: str = "pyramidal",
     ) -> None:
         super().__init__(spec, batch_size, max_steps, extrapolate)
         if spec.gym_id not in gym.registry:
@@ -270,6 +322,14 @@ class GymBatchedEnv(BatchedEnv):
         kwargs = {"extrapolate": True} if self.extrapolate else {}
         kwargs.update(params or {})  # a task's env.params are its gym env's keyword arguments
         self._envs = [gym.make(spec.gym_id, **kwargs).unwrapped for _ in range(self.batch_size)]
+        for env in self._envs:
+            model = getattr(env, "model", None)
+            if isinstance(model, mujoco.MjModel):
+                set_friction_cone(model, friction_cone)
+            elif friction_cone != "pyramidal":
+                raise ConfigError(
+                    f"env.friction_cone={friction_cone!r}: task {spec.name!r} has no MuJoCo model"
+                )
 
     def _reset(self, goals, seeds):
         obs = np.zeros((self.batch_size, self.obs_dim), dtype=np.float64)
@@ -284,6 +344,12 @@ class GymBatchedEnv(BatchedEnv):
         for b in active.tolist():
             obs[b], reward[b], terminated[b], _, _ = self._envs[b].step(actions[b])
         return obs, reward, terminated
+
+    def physics(self, b: int = 0) -> tuple[mujoco.MjModel, mujoco.MjData]:
+        env = self._envs[b]
+        if not isinstance(getattr(env, "data", None), mujoco.MjData):
+            return super().physics(b)
+        return env.model, env.data
 
     def close(self) -> None:
         for env in self._envs:
@@ -309,6 +375,9 @@ def make_batched(
     max_steps: int | None = None,
     extrapolate: bool = False,
     params: Mapping[str, Any] | None = None,
+    backend: str = "mujoco",
+    device: str = "cpu",
+    friction_cone: str = "pyramidal",
 ) -> BatchedEnv:
     """A `BatchedEnv` of `batch_size` members of the registered task `task`.
 
@@ -316,15 +385,28 @@ def make_batched(
     task's range raise `GoalRangeError` at `reset` unless `extrapolate` is True. `params` (a run
     config's ``env.params``; default none) are the task's own settings, checked by
     ``spec.check_params`` (`ConfigError` naming ``env.params.KEY``): tasks without params
-    reject any.
+    reject any. ``backend`` (``"mujoco"`` or ``"mjwarp"``), ``device`` (``"cpu"``, ``"cuda"``,
+    ``"cuda:N"``; mjwarp only) and ``friction_cone`` (``"pyramidal"`` or ``"elliptic"``) are a
+    run config's ``env.backend``, ``env.device`` and ``env.friction_cone``, checked as
+    ``EnvConfig.validate`` checks them (`ConfigError`).
     """
+    from pdlf.config import EnvConfig  # the one place the backend, device and cone are checked
+
     spec = get_task(task)
+    EnvConfig(name=task, backend=backend, device=device, friction_cone=friction_cone).validate()
     params = {} if params is None else params
     if not isinstance(params, Mapping):
         raise ConfigError(f"env.params must be a mapping of names to values, got {params!r}")
     spec.check_params(params)
+    if backend == "mjwarp":
+        from pdlf.envs.mjwarp_batched import MjWarpBatchedEnv  # imports warp: only when used
+
+        return MjWarpBatchedEnv(KERNEL_ENVS[task], batch_size, max_steps, extrapolate, device=device,
+                                friction_cone=friction_cone)
     if task in BATCHED_FACTORIES:
+        if friction_cone != "pyramidal":
+            raise ConfigError(f"env.friction_cone={friction_cone!r}: task {task!r} has no MuJoCo model")
         return BATCHED_FACTORIES[task](batch_size, max_steps, extrapolate, dict(params))
     if task in KERNEL_ENVS:
-        return KernelBatchedEnv(KERNEL_ENVS[task], batch_size, max_steps, extrapolate)
-    return GymBatchedEnv(spec, batch_size, max_steps, extrapolate, dict(params))
+        return KernelBatchedEnv(KERNEL_ENVS[task], batch_size, max_steps, extrapolate, friction_cone)
+    return GymBatchedEnv(spec, batch_size, max_steps, extrapolate, dict(params), friction_cone)

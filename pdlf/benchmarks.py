@@ -1,7 +1,9 @@
-"""Shared pieces of the ``pdlf bench`` benchmarks: raw-physics timing and ES-generation timing."""
+"""Shared pieces of the ``pdlf bench`` benchmarks: raw-physics, agent-step and ES-generation
+timing, and the physics backend's description."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import time
 
 import numpy as np
@@ -50,3 +52,43 @@ def time_generations(cfg, generations: int) -> float:
         finally:
             trainer.evaluator.close()
             trainer.evaluator = None
+
+
+def time_agent_steps(obs_dim: int, act_dim: int, pop: int, device: str = "cpu", steps: int = 200,
+                     hidden: tuple[int, ...] = (128,), rule: str = "pdlf") -> float:
+    """Agent-steps per second of ``pop`` plastic SNN agents (``act`` on one ``[pop, obs_dim]``
+    batch, random genomes and observations) on the torch ``device``: the agent alone, no env.
+
+    Twenty untimed steps warm up, then ``steps`` are timed (the device synchronised around them).
+    """
+    import torch
+
+    from pdlf.plasticity.catalog import RuleConfig
+    from pdlf.snn.network import AgentConfig, PlasticSNN
+
+    net = PlasticSNN(obs_dim, act_dim, AgentConfig(hidden=tuple(hidden), device=device), RuleConfig(name=rule))
+    gen = torch.Generator().manual_seed(0)
+    net.reset(torch.randn(pop, net.layout.size, generator=gen) * 0.1, 0)
+    obs = (torch.randn(16, pop, obs_dim, generator=gen)).to(net.device)
+    sync = torch.cuda.synchronize if net.device.type == "cuda" else (lambda: None)
+    for t in range(20):
+        net.act(obs[t % 16])
+    sync()
+    t0 = time.perf_counter()
+    for t in range(steps):
+        net.act(obs[t % 16])
+    sync()
+    return pop * steps / (time.perf_counter() - t0)
+
+
+def physics_versions(backend: str) -> dict[str, str | None]:
+    """Installed versions of the physics packages a benchmark used (MuJoCo Warp's only for
+    ``backend == "mjwarp"``)."""
+    names = ("mujoco", "mujoco-warp", "warp-lang") if backend == "mjwarp" else ("mujoco",)
+    out: dict[str, str | None] = {}
+    for name in names:
+        try:
+            out[name.replace("-", "_")] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name.replace("-", "_")] = None
+    return out

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib.util
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -26,6 +28,10 @@ from pdlf.plasticity.catalog import RuleConfig
 from pdlf.registry import did_you_mean
 from pdlf.snn.network import AgentConfig
 
+BACKENDS = ("mujoco", "mjwarp")
+FRICTION_CONES = ("pyramidal", "elliptic")
+MJWARP_TASKS = ("ant_dir", "swimmer_dir", "halfcheetah_vel", "hopper_vel")  # tasks MuJoCo Warp simulates
+_DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 SEARCHERS = ("pgpe", "snes", "xnes", "cem", "cmaes", "openai_es")
 OPTIMIZERS = ("adam", "clipup", "sgd")
 
@@ -44,6 +50,13 @@ class EnvConfig:
         extrapolate: allow goals outside the task's range.
         params: the task's own settings (``pdlf envs`` lists each task's), e.g. the copy task's
             ``{length: 8, delay: 16}``; empty for the locomotion tasks.
+        backend: physics engine: ``mujoco`` (C MuJoCo, the reference) or ``mjwarp`` (MuJoCo
+            Warp, one world per episode on ``device``; the optional extra ``pip install -e
+            '.[gpu]'``; ant_dir, swimmer_dir, halfcheetah_vel and hopper_vel).
+        device: where ``mjwarp`` simulates: ``cpu``, ``cuda`` or ``cuda:N`` (``mujoco``: cpu only).
+        friction_cone: MuJoCo's contact friction cone, set on the model in either backend:
+            ``pyramidal`` (the models' own) or ``elliptic`` (the two engines agree under it on
+            contact tasks such as ant_dir).
     """
 
     name: str = "halfcheetah_vel"
@@ -54,6 +67,9 @@ class EnvConfig:
     obs_clip: float = 5.0
     extrapolate: bool = False
     params: dict[str, Any] = field(default_factory=dict)
+    backend: str = "mujoco"
+    device: str = "cpu"
+    friction_cone: str = "pyramidal"
 
     def validate(self) -> None:
         if self.repeats < 1:
@@ -62,6 +78,47 @@ class EnvConfig:
             raise ConfigError(f"env.episode_steps={self.episode_steps}: must be >= 0 (0 = the task's own)")
         if self.obs_clip <= 0:
             raise ConfigError(f"env.obs_clip={self.obs_clip}: must be > 0")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"env.backend={self.backend!r}: {did_you_mean(self.backend, BACKENDS)}")
+        if self.friction_cone not in FRICTION_CONES:
+            raise ConfigError(
+                f"env.friction_cone={self.friction_cone!r}: {did_you_mean(self.friction_cone, FRICTION_CONES)}"
+            )
+        if not _DEVICE.fullmatch(self.device):
+            raise ConfigError(f"env.device={self.device!r}: give cpu, cuda or cuda:N (N = 0, 1, ...)")
+        if self.backend == "mujoco" and self.device != "cpu":
+            raise ConfigError(
+                f"env.device={self.device!r} with env.backend=mujoco: C MuJoCo runs on the cpu only;"
+                " set env.backend=mjwarp to simulate on a GPU"
+            )
+        if self.backend == "mjwarp":
+            check_mjwarp(self.name)
+
+    def physics(self) -> dict[str, str]:
+        """The keyword arguments ``make_batched`` takes from this section: ``backend``,
+        ``device`` and ``friction_cone``."""
+        return {"backend": self.backend, "device": self.device, "friction_cone": self.friction_cone}
+
+
+def check_mjwarp(task: str) -> None:
+    """`ConfigError` unless MuJoCo Warp is installed and simulates ``task`` (`MJWARP_TASKS`).
+
+    Looks the packages up without importing them (importing warp takes seconds).
+    """
+    from pdlf.envs import get_task
+
+    get_task(task)  # an unknown name fails with its own "did you mean" first
+    missing = [name for name in ("warp", "mujoco_warp") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(
+            f"env.backend=mjwarp needs MuJoCo Warp ({' and '.join(missing)} not installed):"
+            " pip install -e '.[gpu]'"
+        )
+    if task not in MJWARP_TASKS:
+        raise ConfigError(
+            f"env.backend=mjwarp simulates {', '.join(MJWARP_TASKS)}; task {task!r} runs on"
+            " env.backend=mujoco only"
+        )
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,8 @@ class RolloutEngine:
         if batch not in self._envs:
             steps = self.cfg.env.episode_steps or None
             self._envs[batch] = self._make_batched(self.spec.name, batch, max_steps=steps,
-                                                   extrapolate=self.cfg.env.extrapolate, params=self.cfg.env.params)
+                                                   extrapolate=self.cfg.env.extrapolate, params=self.cfg.env.params,
+                                                   **self.cfg.env.physics())
         return self._envs[batch]
 
     def genomes(self, task: GenerationTask, members: tuple[int, ...]) -> torch.Tensor:

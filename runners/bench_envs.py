@@ -11,6 +11,13 @@ batch-episodes). Each figure is env-steps per second:
 - ``gym_steps_per_s``: one stock gymnasium env (``HalfCheetah-v5`` for halfcheetah_vel, …; the
   task's own id where no stock env exists) made with ``gym.make``, replaying the first episodes.
 
+``--backend mjwarp --device DEV`` times `make_batched` on MuJoCo Warp (``batched_steps_per_s``)
+and, in the same run, the C MuJoCo batched env on the same workload
+(``mujoco_batched_steps_per_s``, ``ratio_to_mujoco_batched``); ``mjwarp_setup_s`` is the first
+env's construction (Warp start-up, kernels compiled or loaded from the cache, graph capture).
+``agent_steps_per_s`` is the plastic SNN alone (rule pdlf, hidden 128) with ``--batch`` agents
+on the env's device (torch's CPU otherwise).
+
 The process is pinned to one CPU; each measurement is repeated ``--repeats`` times, interleaved,
 and the best rate of each is reported, so the ratios compare like with like.
 """
@@ -42,6 +49,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=1000, help="steps per member and episode")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved timing rounds")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random actions")
+    parser.add_argument("--backend", default="mujoco", help="physics: mujoco (C MuJoCo) or mjwarp (MuJoCo Warp)")
+    parser.add_argument("--device", default="cpu", help="where mjwarp simulates: cpu, cuda or cuda:N")
+    parser.add_argument("--friction-cone", default="pyramidal", help="pyramidal or elliptic, in either backend")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -66,11 +76,12 @@ class Workload:
         return rng.uniform(self.low, self.high, size=(self.steps, self.batch, len(self.low)))
 
 
-def time_batched(task: str, work: Workload, record: bool) -> tuple[float, int]:
-    """Seconds and member-steps of `make_batched` over the workload (records lengths)."""
+def time_batched(task: str, work: Workload, record: bool, physics: dict | None = None) -> tuple[float, int]:
+    """Seconds and member-steps of `make_batched` over the workload (records lengths); `physics`
+    are make_batched's ``backend``, ``device`` and ``friction_cone`` (default: C MuJoCo)."""
     from pdlf.envs import make_batched
 
-    env = make_batched(task, work.batch, max_steps=work.steps)
+    env = make_batched(task, work.batch, max_steps=work.steps, **(physics or {}))
     seconds, member_steps, e = 0.0, 0, 0
     while member_steps < work.batch * work.steps:
         actions = work.actions(e)
@@ -164,29 +175,43 @@ def pin_one_cpu() -> int | None:
     return cpu
 
 
-def measure(task: str, batch: int, steps: int, repeats: int, seed: int) -> dict:
-    """Run the three measurements `repeats` times, interleaved; return the report dict."""
+def measure(task: str, batch: int, steps: int, repeats: int, seed: int, backend: str = "mujoco",
+            device: str = "cpu", friction_cone: str = "pyramidal") -> dict:
+    """Run the measurements `repeats` times, interleaved; return the report dict."""
     import gymnasium as gym
     import mujoco
 
-    from pdlf.envs import get_task
+    from pdlf.benchmarks import physics_versions, time_agent_steps
+    from pdlf.config import EnvConfig
+    from pdlf.envs import get_task, make_batched
     from pdlf.envs.locomotion import quiet_settotalmass
     from pdlf.envs.vector import KERNEL_ENVS
 
     spec = get_task(task)
+    physics = EnvConfig(name=task, backend=backend, device=device, friction_cone=friction_cone)
+    physics.validate()
+    reference = {**physics.physics(), "backend": "mujoco", "device": "cpu"}  # C MuJoCo, same cone
     stock_id = STOCK_IDS.get(task, spec.gym_id)
     cpu = pin_one_cpu()
+    setup_s = None
+    if backend == "mjwarp":  # the first env pays Warp's start-up and kernel loading: timed apart
+        t0 = time.perf_counter()
+        make_batched(task, batch, max_steps=steps, **physics.physics()).close()
+        setup_s = time.perf_counter() - t0
     with quiet_settotalmass():
         probe = gym.make(spec.gym_id)
         space = probe.action_space
         probe.close()
         work = Workload(spec, batch, steps, seed, space.low, space.high)
-        best = {"batched": 0.0, "raw": None, "gym": 0.0}
+        best = {"batched": 0.0, "raw": None, "gym": 0.0, "mujoco_batched": None}
         sizes = {}
         for r in range(repeats):
-            seconds, n = time_batched(task, work, record=(r == 0))
+            seconds, n = time_batched(task, work, record=(r == 0), physics=physics.physics())
             best["batched"] = max(best["batched"], n / seconds)
             sizes["batched"] = n
+            if backend != "mujoco":
+                seconds, n = time_batched(task, work, record=False, physics=reference)
+                best["mujoco_batched"] = max(best["mujoco_batched"] or 0.0, n / seconds)
             raw = time_raw(spec.gym_id, work)
             if raw is not None:
                 best["raw"] = max(best["raw"] or 0.0, raw[1] / raw[0])
@@ -194,10 +219,14 @@ def measure(task: str, batch: int, steps: int, repeats: int, seed: int) -> dict:
             seconds, n = time_gym(stock_id, work, stock=stock_id != spec.gym_id)
             best["gym"] = max(best["gym"], n / seconds)
             sizes["gym"] = n
-    raw_rate = best["raw"]
+    raw_rate, c_rate = best["raw"], best["mujoco_batched"]
+    agent_device = device if backend == "mjwarp" else "cpu"
     return {
         "env": task,
-        "path": "kernel" if task in KERNEL_ENVS else "gym",
+        "path": "mjwarp" if backend == "mjwarp" else "kernel" if task in KERNEL_ENVS else "gym",
+        "backend": backend,
+        "device": device,
+        "friction_cone": friction_cone,
         "batch": batch,
         "steps": steps,
         "repeats": repeats,
@@ -209,6 +238,11 @@ def measure(task: str, batch: int, steps: int, repeats: int, seed: int) -> dict:
         "raw_physics_steps_per_s": None if raw_rate is None else round(raw_rate, 1),
         "ratio_to_raw_physics": None if raw_rate is None else round(best["batched"] / raw_rate, 3),
         "ratio_to_gym": round(best["batched"] / best["gym"], 3),
+        "mujoco_batched_steps_per_s": None if c_rate is None else round(c_rate, 1),
+        "ratio_to_mujoco_batched": None if c_rate is None else round(best["batched"] / c_rate, 3),
+        "mjwarp_setup_s": None if setup_s is None else round(setup_s, 2),
+        "agent_steps_per_s": round(time_agent_steps(spec.obs_dim, spec.act_dim, batch, agent_device), 1),
+        "agent_device": agent_device,
         "cpu": cpu,
         "threads": 1,
         "python": platform.python_version(),
@@ -216,25 +250,35 @@ def measure(task: str, batch: int, steps: int, repeats: int, seed: int) -> dict:
         "mujoco": mujoco.__version__,
         "gymnasium": gym.__version__,
         "torch": _version("torch"),
+        **physics_versions(backend),
     }
 
 
 def run(args: argparse.Namespace) -> int:
-    report = measure(args.env, args.batch, args.steps, args.repeats, args.seed)
+    report = measure(args.env, args.batch, args.steps, args.repeats, args.seed, args.backend, args.device,
+                     args.friction_cone)
     if args.json:
         print(json.dumps(report))
         return 0
     print(f"{report['env']}: batch {report['batch']}, {report['member_steps']} member-steps,"
           f" best of {report['repeats']} (env-steps/s, one CPU)")
     raw = report["raw_physics_steps_per_s"]
+    where = "" if report["backend"] == "mujoco" else f", {report['backend']} on {report['device']}"
     rows = [
-        ("batched (make_batched)", report["batched_steps_per_s"]),
+        (f"batched (make_batched{where})", report["batched_steps_per_s"]),
         (f"gymnasium {report['gym_id']}", report["gym_steps_per_s"]),
         ("raw physics", raw),
     ]
+    if report["mujoco_batched_steps_per_s"] is not None:
+        rows.append(("C MuJoCo batched", report["mujoco_batched_steps_per_s"]))
+    rows.append((f"agent alone ({report['agent_device']}, agent-steps/s)", report["agent_steps_per_s"]))
+    ratios = [("batched / raw physics", report["ratio_to_raw_physics"]),
+              ("batched / gymnasium", report["ratio_to_gym"])]
+    if report["ratio_to_mujoco_batched"] is not None:
+        ratios.append(("batched / C MuJoCo batched", report["ratio_to_mujoco_batched"]))
+    width = max(28, *(len(name) for name, _ in rows + ratios))
     for name, rate in rows:
-        print(f"  {name:<28} {'n/a' if rate is None else f'{rate:>10,.0f}'}")
-    ratio = report["ratio_to_raw_physics"]
-    print(f"  batched / raw physics        {'n/a' if ratio is None else f'{ratio:>10.3f}'}")
-    print(f"  batched / gymnasium          {report['ratio_to_gym']:>10.3f}")
+        print(f"  {name:<{width}} {'n/a' if rate is None else f'{rate:>10,.0f}'}")
+    for name, ratio in ratios:
+        print(f"  {name:<{width}} {'n/a' if ratio is None else f'{ratio:>10.3f}'}")
     return 0

@@ -12,6 +12,12 @@ Prints one JSON object (``--json``) or a table. Key fields (env-steps/s througho
 ``scaling_2_vs_1``, ``raw_physics_steps_per_s``, ``ratio_to_raw_physics`` (pipeline / raw, the
 pipeline's share of one core's physics rate), ``evotorch_gymne_steps_per_s`` and
 ``speedup_vs_evotorch`` (pipeline / GymNE), ``worker_rss_mib`` (peak RSS of each worker).
+
+``--backend mjwarp --device DEV`` runs the pipeline on MuJoCo Warp (env.backend / env.device; on
+a GPU the agents move there too, ``agent.device``, and each worker reserves one GPU) and, in the
+same run, on C MuJoCo with the smallest worker count: ``mujoco_pipeline_steps_per_s`` and
+``ratio_to_mujoco_pipeline``. ``agent_steps_per_s`` is the plastic SNN alone with as many agents as
+a worker steps together (``agent_batch``, from ``--max-batch``) on the agents' device.
 """
 
 from __future__ import annotations
@@ -44,26 +50,37 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--generations", type=int, default=3, help="generations per run, the first untimed")
     parser.add_argument("--episode-steps", type=int, default=200, help="steps per episode (both pipelines)")
     parser.add_argument("--seed", type=int, default=0, help="search seed")
+    parser.add_argument("--backend", default="mujoco", help="physics: mujoco (C MuJoCo) or mjwarp (MuJoCo Warp)")
+    parser.add_argument("--device", default="cpu", help="where mjwarp simulates (and the agents run): cpu, cuda, cuda:N")
+    parser.add_argument("--friction-cone", default="pyramidal", help="pyramidal or elliptic, in either backend")
+    parser.add_argument("--max-batch", type=int, default=128,
+                        help="rollouts a worker steps together (ray.max_batch; a GPU wants thousands)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def pipeline_config(args: argparse.Namespace, workers: int):
+def pipeline_config(args: argparse.Namespace, workers: int, backend: str | None = None):
+    """The benchmark's run config: ``args``' physics, or C MuJoCo on the CPU if ``backend="mujoco"``."""
     from pdlf.config import config_from_dict
 
+    backend = backend or args.backend
+    device = args.device if backend == "mjwarp" else "cpu"
+    on_gpu = device.startswith("cuda")
     return config_from_dict(
         {
-            "env": {"name": args.env, "episode_steps": args.episode_steps},
-            "agent": {"hidden": [128]},
+            "env": {"name": args.env, "episode_steps": args.episode_steps, "backend": backend, "device": device,
+                    "friction_cone": args.friction_cone},
+            "agent": {"hidden": [128], "device": device},
             "rule": {"name": "pdlf"},
             "es": {"popsize": args.popsize, "generations": args.generations, "seed": args.seed},
             # more workers than cores: share the cores rather than wait for a free one
-            "ray": {"workers": workers, "cpus_per_worker": min(1.0, (os.cpu_count() or 1) / workers)},
+            "ray": {"workers": workers, "cpus_per_worker": min(1.0, (os.cpu_count() or 1) / workers),
+                    "gpus_per_worker": 1.0 if on_gpu else 0.0, "max_batch": args.max_batch},
             "log": {"tensorboard": False, "progress": False},
         }
     )
 
 
-def time_pipeline(args: argparse.Namespace, workers: int) -> dict[str, Any]:
+def time_pipeline(args: argparse.Namespace, workers: int, backend: str | None = None) -> dict[str, Any]:
     """Env-steps/s of ``Trainer.step`` after one warm-up generation, and the workers' peak RSS."""
     import ray
 
@@ -71,7 +88,7 @@ def time_pipeline(args: argparse.Namespace, workers: int) -> dict[str, Any]:
     from pdlf.es.trainer import Trainer
     from pdlf.workers import init_ray
 
-    cfg = pipeline_config(args, workers)
+    cfg = pipeline_config(args, workers, backend)
     with tempfile.TemporaryDirectory(prefix="pdlf-bench-train-") as tmp:
         trainer = Trainer.create(cfg, Path(tmp) / "run")
         init_ray()  # a fresh local Ray on loopback, shut down below
@@ -116,7 +133,7 @@ def time_gymne(args: argparse.Namespace, gym_id: str) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from pdlf.envs import get_task
-    from pdlf.benchmarks import time_physics
+    from pdlf.benchmarks import physics_versions, time_agent_steps, time_physics
     from pdlf.outputs import print_result
 
     if args.generations < 2:
@@ -125,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers {args.workers}: every count must be >= 1 (this benchmarks Ray workers)")
     if args.episode_steps < 1:
         raise ConfigError(f"--episode-steps={args.episode_steps}: must be >= 1")
+    cfg = pipeline_config(args, 1)  # checks --backend, --device, --friction-cone and --max-batch
     spec = get_task(args.env)
     workers = sorted(set(args.workers))
     import evotorch  # noqa: F401  (configures its logger on import; then quieten it)
@@ -134,7 +152,11 @@ def run(args: argparse.Namespace) -> int:
 
     load_before = os.getloadavg()[0]
     by_workers: dict[str, dict[str, Any]] = {str(w): time_pipeline(args, w) for w in workers}
+    reference = time_pipeline(args, workers[0], "mujoco") if args.backend != "mujoco" else None
     gymne = time_gymne(args, STOCK_ENVS[args.env])
+    goals = len(spec.train_goals())
+    agent_batch = min(max(1, args.max_batch // goals) * goals, (args.popsize + 1) * goals)  # a worker's batch
+    agent_rate = time_agent_steps(spec.obs_dim, spec.act_dim, agent_batch, cfg.agent.device)
     phys_s, frame_skip = time_physics(spec.gym_id, 5000)
     raw = 1.0 / phys_s
 
@@ -143,6 +165,9 @@ def run(args: argparse.Namespace) -> int:
     result = {
         "benchmark": "train",
         "env": spec.name,
+        "backend": args.backend,
+        "device": cfg.env.device,
+        "friction_cone": args.friction_cone,
         "stock_env": STOCK_ENVS[args.env],
         "workers": workers,
         "ratio_workers": workers[0],
@@ -163,6 +188,12 @@ def run(args: argparse.Namespace) -> int:
         "ratio_to_raw_physics": round(base / raw, 4),
         "evotorch_gymne_steps_per_s": round(gymne["steps_per_s"], 1),
         "speedup_vs_evotorch": round(base / gymne["steps_per_s"], 3),
+        "mujoco_pipeline_steps_per_s": None if reference is None else round(reference["steps_per_s"], 1),
+        "ratio_to_mujoco_pipeline": None if reference is None else round(base / reference["steps_per_s"], 3),
+        "agent_steps_per_s": round(agent_rate, 1),
+        "agent_batch": agent_batch,
+        "agent_device": cfg.agent.device,
+        "max_batch": args.max_batch,
         "worker_rss_mib": {w: [round(x, 1) for x in r["worker_rss_mib"]] for w, r in by_workers.items()},
         "pipeline_env_steps_timed": {w: r["env_steps"] for w, r in by_workers.items()},
         "gymne_env_steps_timed": gymne["env_steps"],
@@ -170,6 +201,7 @@ def run(args: argparse.Namespace) -> int:
         # other processes' load makes the figures noisy: compare with "cpus"
         "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "torch": torch.__version__,
+        **physics_versions(args.backend),
     }
     print_result(result, args.json)
     return 0

@@ -1,0 +1,306 @@
+"""The locomotion tasks on MuJoCo Warp: `B` worlds of one model stepped together on a device.
+
+``make_batched(task, B, backend="mjwarp", device=...)`` (a run config's ``env.backend: mjwarp``)
+builds a `MjWarpBatchedEnv`: the `BatchedEnv` contract of `pdlf.envs.vector` (goals and seeds in,
+``[B, act_dim]`` actions in, float64 ``obs``/``reward`` and bool ``done`` out, members frozen once
+done) for ant_dir, swimmer_dir, halfcheetah_vel and hopper_vel, simulated by MuJoCo Warp
+(``mujoco_warp``, on NVIDIA Warp) on ``device`` (``cpu``, ``cuda``, ``cuda:N``).
+
+How it runs:
+
+- One world per batch member, in one ``mjw.Data`` of ``B`` worlds. The state lives on the device;
+  torch tensors made with ``wp.to_torch`` share its memory (``qpos [B, nq]``, ``qvel [B, nv]``,
+  ``ctrl [B, nu]``, ``subtree_com [B, nbody, 3]``, ``cfrc_ext [B, nbody, 6]``), so actions go in
+  and the state comes out without staging copies.
+- The ``frame_skip`` physics steps of one env step, plus ``rne_postconstraint`` where the reward
+  reads ``cfrc_ext`` (ant_dir), are captured once as a graph (a CUDA graph on a GPU; Warp
+  replays it on the CPU too) and launched once per env step.
+- Observations, rewards and terminations come from the task's own `LocomotionKernel` (the same
+  functions the C path and the gymnasium env call), on one float64 host copy of the state per
+  step: one device-to-host transfer of ``B × (nq + nv + k + 6·nbody)`` floats on a GPU.
+- A member that is done is reset on the device (``mjw.reset_data`` with a mask) at the next step
+  and driven with zero control from then on, so a done world cannot wander off and crowd the
+  contact buffers the live worlds share; its observation stays frozen by `BatchedEnv`, and
+  `state` shows its terminal state until that next step.
+- Initial states are drawn exactly as the C path draws them (``gymnasium.utils.seeding`` with the
+  member's seed, the kernel's ``reset_state``), then rounded to float32: the same seed starts
+  both backends within float32 rounding of each other.
+
+Differences from C MuJoCo (``BACKENDS.md``, ``tests/envs/test_mjwarp.py``): float32 throughout.
+From the same state and actions, swimmer, hopper and half-cheetah keep qpos within 1e-4 of C
+MuJoCo over 100 env steps (measured 1e-5, 6e-7, 1e-6) wherever C MuJoCo itself is not chaotic;
+ant_dir agrees only under ``friction_cone="elliptic"`` (6e-6 over 12 steps at full torque, 4e-4
+over 100 steps standing; the engines pick different contact frames for the default pyramidal
+cone, 0.4 standing, where only statistics agree). Contact and constraint capacities are not read
+from the XML: `CAPACITY` sets them per task, and a world that overflows them raises
+`RuntimeError` rather than silently dropping contacts. On Warp's CPU device the physics runs 3-10x
+slower than C MuJoCo (for tests and small runs); the speed is for GPUs.
+
+Warp and MuJoCo Warp are imported when the first env is made (`load_warp`), never on
+``import pdlf.envs``; compiled kernels are cached under ``$WARP_CACHE_PATH`` (default
+``~/.cache/pdlf-warp``), so only the first run on a machine compiles (~20 s on the CPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from types import ModuleType, SimpleNamespace
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from gymnasium.utils import seeding
+
+from pdlf.envs.locomotion import GoalEnvMixin, set_friction_cone
+from pdlf.envs.vector import BatchedEnv
+from pdlf.errors import ConfigError
+
+INSTALL = "pip install -e '.[gpu]'"
+DEFAULT_CACHE = "~/.cache/pdlf-warp"  # kernel cache when WARP_CACHE_PATH is not set
+
+# per-world contact (nconmax) and constraint-row (njmax) capacities. Largest seen in C MuJoCo over
+# 4 x 1000 steps of random actions up to 3x the actuator range (ncon, nefc): swimmer 0/2,
+# hopper 5/18, half-cheetah 7/31, ant 5/25; these leave 2x or more headroom.
+CAPACITY: dict[str, tuple[int, int]] = {
+    "swimmer_dir": (8, 16),
+    "hopper_vel": (16, 64),
+    "halfcheetah_vel": (16, 64),
+    "ant_dir": (16, 64),
+}
+# overflow bits that mean lost contacts or constraints (not: solver iteration limits)
+_CAPACITY_BITS = ("NEFC", "NJMAX_NNZ", "BROADPHASE", "NARROWPHASE", "CCD")
+_WARP_READY = False  # load_warp has configured and initialised Warp in this process
+
+
+def load_warp() -> tuple[ModuleType, ModuleType]:
+    """``(warp, mujoco_warp)``, imported and initialised once per process.
+
+    Warp's informational log is silenced (warnings still print) and its kernel cache goes to
+    ``$WARP_CACHE_PATH`` or `DEFAULT_CACHE`. Missing packages raise `ConfigError` naming
+    `INSTALL`.
+    """
+    try:
+        import warp as wp
+        import mujoco_warp as mjw
+    except ImportError as err:
+        raise ConfigError(f"env.backend=mjwarp needs MuJoCo Warp ({err.name} not installed): {INSTALL}") from None
+    global _WARP_READY
+    if not _WARP_READY:  # settings read by wp.init; harmless if someone initialised Warp already
+        if wp.config.log_level < wp.LOG_WARNING:
+            wp.config.log_level = wp.LOG_WARNING
+        if wp.config.kernel_cache_dir is None and "WARP_CACHE_PATH" not in os.environ:
+            wp.config.kernel_cache_dir = os.path.expanduser(DEFAULT_CACHE)
+        wp.init()
+        _WARP_READY = True
+    return wp, mjw
+
+
+def warp_device(wp: ModuleType, device: str) -> Any:
+    """The Warp device called ``device`` (``cpu``, ``cuda``, ``cuda:N``); `ConfigError` if it is
+    absent, or if torch (whose tensors share the state) cannot reach it."""
+    if device.startswith("cuda") and not wp.is_cuda_available():
+        raise ConfigError(f"env.device={device!r}: Warp finds no CUDA device here; use env.device=cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"env.device={device!r}: this torch ({torch.__version__}) has no CUDA; install a CUDA build of torch"
+        )
+    try:
+        return wp.get_device(device)
+    except (RuntimeError, ValueError) as err:
+        available = ", ".join(str(d) for d in wp.get_devices())
+        raise ConfigError(f"env.device={device!r}: {err} (Warp's devices: {available})") from None
+
+
+class MjWarpBatchedEnv(BatchedEnv):
+    """`B` members of a locomotion task on MuJoCo Warp (see the module docstring).
+
+    Args:
+        env_cls: the task's gymnasium env class (it carries the kernel, model and reset noise).
+        batch_size, max_steps, extrapolate: as `BatchedEnv`.
+        device: Warp device, ``cpu``, ``cuda`` or ``cuda:N``.
+        friction_cone: ``pyramidal`` or ``elliptic``, set on the model before it is copied to
+            the device.
+        capture: replay the env step as one captured graph (False: launch every kernel each step;
+            the same numbers, slower).
+        capacity: ``(nconmax, njmax)`` per world; default `CAPACITY` of the task.
+
+    Attributes:
+        device: the Warp device; ``torch_device`` the torch device of the state tensors.
+        state: the state tensors (sharing memory with the simulator): ``qpos [B, nq]``,
+            ``qvel [B, nv]``, ``ctrl [B, nu]``, ``subtree_com [B, nbody, 3]``,
+            ``cfrc_ext [B, nbody, 6]``, float32, world ``b`` = member ``b``.
+    """
+
+    def __init__(
+        self,
+        env_cls: type[GoalEnvMixin],
+        batch_size: int,
+        max_steps: int | None = None,
+        extrapolate: bool = False,
+        *,
+        device: str = "cpu",
+        friction_cone: str = "pyramidal",
+        capture: bool = True,
+        capacity: tuple[int, int] | None = None,
+    ) -> None:
+        super().__init__(env_cls.task, batch_size, max_steps, extrapolate)
+        wp, mjw = load_warp()
+        self._wp, self._mjw = wp, mjw
+        self._template = env_cls()
+        self._kernel = env_cls.kernel
+        mjm = self._template.model
+        set_friction_cone(mjm, friction_cone)
+        self._dt = self._template.dt
+        self._frame_skip = self._template.frame_skip
+        self._noise = self._template._reset_noise_scale
+        self.device = warp_device(wp, device)
+        nconmax, njmax = capacity or CAPACITY[self.spec.name]
+        B = self.batch_size
+        with wp.ScopedDevice(self.device):
+            self._m = mjw.put_model(mjm)
+            self._d = mjw.make_data(mjm, nworld=B, nconmax=nconmax, njmax=njmax)
+            self._reset_mask = wp.zeros(B, dtype=bool)
+        d = self._d
+        self.state = SimpleNamespace(
+            qpos=wp.to_torch(d.qpos),
+            qvel=wp.to_torch(d.qvel),
+            ctrl=wp.to_torch(d.ctrl),
+            subtree_com=wp.to_torch(d.subtree_com),
+            cfrc_ext=wp.to_torch(d.cfrc_ext),
+        )
+        self._overflow = wp.to_torch(d.overflow)
+        self._mask_t = wp.to_torch(self._reset_mask)
+        self.torch_device = self.state.qpos.device
+        # torch work on the state runs on Warp's stream of the device, so both stay in order
+        self._torch_stream = (
+            torch.cuda.ExternalStream(wp.get_stream(self.device).cuda_stream, device=self.torch_device)
+            if self.device.is_cuda else None
+        )
+        self._capacity_bits = sum(int(getattr(mjw.OverflowType, name)) for name in _CAPACITY_BITS)
+        self._goals = np.zeros(B, dtype=np.float64)
+        self._parked = np.zeros(B, dtype=bool)  # done worlds already reset (see `_step`)
+        self._track = np.zeros((B, self._kernel.track_batch(self.state).shape[1]), dtype=np.float64)
+        self._graph = None
+        self._warm_up(capture)
+
+    # ----------------------------------------------------------------------------- device work
+    @contextlib.contextmanager
+    def _on_device(self) -> Iterator[None]:
+        """Warp launches on `device`; torch work on Warp's CUDA stream there, so both are ordered."""
+        with self._wp.ScopedDevice(self.device):
+            if self._torch_stream is not None:
+                with torch.cuda.stream(self._torch_stream):
+                    yield
+            else:
+                yield
+
+    def _env_step_kernels(self) -> None:
+        """The physics of one env step: ``frame_skip`` steps, then ``cfrc_ext`` if the reward reads it."""
+        for _ in range(self._frame_skip):
+            self._mjw.step(self._m, self._d)
+        if self._kernel.needs_cfrc:  # as gymnasium's MujocoEnv: mj_rnePostConstraint after the step
+            self._mjw.rne_postconstraint(self._m, self._d)
+
+    def _warm_up(self, capture: bool) -> None:
+        """Compile (or load from the cache) every kernel the env uses, then capture the step.
+
+        MuJoCo Warp defines its kernels on first use, so one eager env step and a masked reset
+        run before the capture; the state they leave is discarded by the next `reset`.
+        """
+        wp, mjw = self._wp, self._mjw
+        with self._on_device():
+            mjw.reset_data(self._m, self._d)
+            mjw.forward(self._m, self._d)
+            self._env_step_kernels()
+            mjw.reset_data(self._m, self._d, reset=self._reset_mask)
+            if capture:
+                with wp.ScopedCapture() as cap:
+                    self._env_step_kernels()
+                self._graph = cap.graph
+            wp.synchronize_device(self.device)
+
+    def _advance(self) -> None:
+        """One env step of every world: the captured graph, or the kernels one by one."""
+        with self._on_device():
+            if self._graph is not None:
+                self._wp.capture_launch(self._graph)
+            else:
+                self._env_step_kernels()
+
+    def _read_state(self, live: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """Host float64 copies ``(qpos [B, nq], qvel [B, nv], track [B, k], cfrc [B, nbody, 6] or
+        None)`` in one device-to-host transfer; `RuntimeError` if a world flagged in ``live [B]``
+        overflowed its capacity."""
+        s, B = self.state, self.batch_size
+        parts = [s.qpos, s.qvel, self._kernel.track_batch(s)]
+        if self._kernel.needs_cfrc:
+            parts.append(s.cfrc_ext.reshape(B, -1))
+        with self._on_device():
+            flat = torch.cat(parts, dim=1).to("cpu", torch.float64).numpy()
+            overflow = self._overflow.to("cpu").numpy()
+        self._check_overflow(overflow, live)
+        sizes = np.cumsum([p.shape[1] for p in parts])[:-1]
+        pieces = np.split(flat, sizes, axis=1)
+        cfrc = pieces[3].reshape(B, -1, 6) if self._kernel.needs_cfrc else None
+        return pieces[0], pieces[1], pieces[2], cfrc
+
+    def _check_overflow(self, overflow: np.ndarray, live: np.ndarray) -> None:
+        bad = np.flatnonzero((overflow & self._capacity_bits).astype(bool) & live)
+        if bad.size:
+            flags = self._mjw.OverflowType(int(overflow[bad[0]]))
+            raise RuntimeError(
+                f"MuJoCo Warp overflowed its capacity in {bad.size} world(s) of {self.spec.name}"
+                f" (world {bad[0]}: {flags!r}); contacts or constraints were dropped. Pass a larger"
+                f" capacity=(nconmax, njmax) than {CAPACITY[self.spec.name]} to MjWarpBatchedEnv"
+            )
+
+    def _reset_worlds(self, worlds: np.ndarray) -> None:
+        """Reset the worlds flagged in ``worlds [B]`` (bool) to the model's defaults, ctrl zero."""
+        with self._on_device():
+            self._mask_t.copy_(torch.from_numpy(worlds))
+            self._mjw.reset_data(self._m, self._d, reset=self._reset_mask)
+
+    # ------------------------------------------------------------------------------ contract
+    def _reset(self, goals: np.ndarray, seeds: list[int]) -> np.ndarray:
+        m, kernel, B = self._template.model, self._kernel, self.batch_size
+        qpos0 = np.zeros((B, m.nq), dtype=np.float64)
+        qvel0 = np.zeros((B, m.nv), dtype=np.float64)
+        init_qpos, init_qvel = self._template.init_qpos, self._template.init_qvel
+        for b, seed in enumerate(seeds):  # the C path's draws, member by member
+            rng, _ = seeding.np_random(seed)
+            qpos0[b], qvel0[b] = kernel.reset_state(rng, init_qpos, init_qvel, self._noise)
+        s = self.state
+        with self._on_device():
+            self._mjw.reset_data(self._m, self._d)
+            s.qpos.copy_(torch.from_numpy(qpos0))
+            s.qvel.copy_(torch.from_numpy(qvel0))
+            self._mjw.forward(self._m, self._d)
+        qpos, qvel, track, _ = self._read_state(np.ones(B, dtype=bool))
+        self._track[:] = track
+        self._goals[:] = goals
+        self._parked[:] = False
+        return kernel.observe(qpos, qvel, self._goals)
+
+    def _set_goals(self, goals: np.ndarray) -> None:
+        self._goals[:] = goals  # the kernel reads them for every later reward and observation
+
+    def _step(self, actions, active):
+        live = np.zeros(self.batch_size, dtype=bool)
+        live[active] = True
+        park = ~live & ~self._parked  # done since the last step: back to the initial state
+        if park.any():
+            self._reset_worlds(park)
+            self._parked |= park
+        ctrl = np.where(live[:, None], actions, 0.0)  # parked worlds idle with zero control
+        with self._on_device():
+            self.state.ctrl.copy_(torch.from_numpy(ctrl))
+        self._advance()
+        before = self._track.copy()
+        qpos, qvel, track, cfrc = self._read_state(live)
+        self._track[:] = track
+        kernel = self._kernel
+        vel = (track - before) / self._dt
+        reward, _ = kernel.reward(vel, actions, self._goals, qpos, qvel, cfrc)
+        terminated = kernel.terminated(qpos, qvel)
+        return kernel.observe(qpos, qvel, self._goals), reward, terminated
