@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "l2l": ("pdlf.runners.l2l", "learning to learn: a run meets a sequence of tasks of its family"),
     "sweep": ("pdlf.runners.sweep", "train a config over a grid of overrides and rank the settings"),
     "report": ("pdlf.runners.report", "the science report: plastic vs direct at equal env-step budgets"),
+    "render": ("pdlf.runners.render", "an MP4/GIF video of a run's agent, headless"),
 }
 
 # `pdlf bench NAME`: benchmark -> (runner module, one-line help)

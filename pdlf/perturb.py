@@ -10,7 +10,8 @@ damage to a plastic agent and to a direct-weight agent (spec §5):
 - `SynapseErasure`: PDLF's permanent mode, a fresh random fraction of one layer's synapses
   erased after every step, drawn from a seed so both agent kinds get the same schedule.
 - `MembraneReset`: membranes, spikes and traces zeroed during a window (working-memory test).
-- `GoalSwitch`: the goal columns of the observation overwritten on a schedule.
+- `GoalSwitch`: the goal switched on a schedule: the observation's goal columns and, given
+  the env, the env's own goal (so the reward follows).
 
 Steps are counted from 1 (step ``k`` is the ``k``-th action of the episode), as in the papers, and
 every hook receives that number (`pdlf.rollout.Perturbation`); windows are inclusive.
@@ -19,11 +20,15 @@ every hook receives that number (`pdlf.rollout.Perturbation`); windows are inclu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from pdlf.snn.network import PlasticSNN
+
+if TYPE_CHECKING:
+    from pdlf.envs.vector import BatchedEnv
 
 
 class _Hook:
@@ -119,17 +124,33 @@ class MembraneReset(_Hook):
 
 @dataclass
 class GoalSwitch(_Hook):
-    """Overwrite the observation's goal columns: ``schedule`` is ``[(first_step, goal), ...]``."""
+    """Switch the goal on a schedule ``[(first_step, goal), ...]`` (steps 1-based, goals in the task's units).
+
+    From step ``first_step`` on (until the next entry), the observation's last ``goal_dim`` columns
+    read ``goal`` before the agent acts. Without ``env`` only what the agent sees changes; with
+    ``env`` (the rollout's `pdlf.envs.BatchedEnv`) the env's own goal switches too, at each
+    ``first_step`` (``env.set_goals``), so the reward and every later observation follow it.
+    """
 
     schedule: list[tuple[int, float]]
     goal_dim: int = 1
+    env: BatchedEnv | None = field(default=None, repr=False, compare=False)
 
-    def before_step(self, step: int, agent: PlasticSNN, obs: np.ndarray) -> np.ndarray | None:
+    def goal_at(self, step: int) -> float | None:
+        """The scheduled goal of step ``step``, or None before the first entry."""
         current = None
         for first, goal in sorted(self.schedule):
             if step >= first:
                 current = goal
+        return current
+
+    def before_step(self, step: int, agent: PlasticSNN, obs: np.ndarray) -> np.ndarray | None:
+        current = self.goal_at(step)
         if current is None:
+            return None
+        if self.env is not None and any(first == step for first, _ in self.schedule):
+            self.env.set_goals(np.full(obs.shape[0], current, dtype=np.float64))
+        if self.goal_dim < 1:
             return None
         obs = obs.copy()
         obs[:, -self.goal_dim :] = current
