@@ -9,7 +9,7 @@ seed always give the same episode.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -42,6 +42,7 @@ def evaluate_genome(
     episode_steps: int | None = None,
     extrapolate: bool = True,
     agent_hook: Callable[[PlasticSNN], None] | None = None,
+    env_hooks: Callable[[Any], Sequence[Perturbation]] | None = None,
 ) -> Evaluation:
     """Run ``genome`` (``[L]``) on every (goal, seed) pair at once.
 
@@ -55,6 +56,9 @@ def evaluate_genome(
         episode_steps: episode length (default: the run's ``env.episode_steps`` or the task's).
         extrapolate: allow goals outside the training range (unseen-goal evaluation).
         agent_hook: called with the agent before the rollout (e.g. to move it to a device).
+        env_hooks: called with the batched env (member ``i·S + j`` runs goal ``i`` with seed ``j``)
+            before the rollout; returns hooks that need it (a `pdlf.perturb.GoalSwitch` that switches
+            the env's goal, a probe reading its physics), run after ``perturbations``.
     """
     from pdlf.envs import get_task, make_batched
 
@@ -66,12 +70,14 @@ def evaluate_genome(
     if agent_hook is not None:
         agent_hook(agent)
     steps = episode_steps or cfg.env.episode_steps or None
-    env = make_batched(spec.name, g * s, max_steps=steps, extrapolate=extrapolate, params=cfg.env.params)
+    env = make_batched(spec.name, g * s, max_steps=steps, extrapolate=extrapolate, params=cfg.env.params,
+                       **cfg.env.physics())
     batch_goals = np.repeat(goals, s)
     batch_seeds = np.tile(seeds, g)
     genomes = genome.reshape(1, -1).expand(g * s, -1)
+    hooks = [*perturbations, *(env_hooks(env) if env_hooks is not None else ())]
     res = rollout(agent, env, genomes, batch_goals, batch_seeds, agent_seeds=batch_seeds, norm=norm,
-                  perturbations=perturbations, record_rewards=record_rewards)
+                  perturbations=hooks, record_rewards=record_rewards)
     env.close()
     rewards = res.rewards.reshape(res.rewards.shape[0], g, s) if res.rewards is not None else None
     return Evaluation(goals, seeds, res.returns.reshape(g, s), rewards, res)

@@ -10,7 +10,10 @@ Named sets, for a task's range ``[g_min, g_max)`` with ``Δ = g_max - g_min``:
 - ``unseen``: the task's 12 goals evenly over the range (TASKS.md);
 - ``all``: both, duplicates dropped, sorted;
 - ``interp72``: PDLF's 72 unseen-goal figure goals ``a + (b - a) i / 72``, ``i = 0..71`` (no
-  endpoint), with ``a = g_min + Δ/8``, ``b = g_max - Δ/8`` and ``Δ`` the goal range.
+  endpoint), with ``a = g_min + Δ/8``, ``b = g_max - Δ/8`` and ``Δ`` the goal range;
+- ``extrapolate``: 4 goals outside the range, ``g_min - Δ/9``, ``g_min - Δ/18``, ``g_max + Δ/18``,
+  ``g_max + Δ/9`` (halfcheetah_vel: 0, 0.5, 10.5 and 11 m/s). Direction tasks (goals in rad) wrap
+  around, so they have no goal outside their range and this set is an error for them.
 
 An explicit list is comma-separated numbers in the task's goal units, kept in the given order.
 A goal that coincides (to 1e-9) with a training goal counts as ``seen``, whatever the set.
@@ -29,7 +32,7 @@ import numpy as np
 
 from pdlf.errors import ConfigError, GoalRangeError
 
-GOAL_SETS = ("train", "unseen", "all", "interp72")
+GOAL_SETS = ("train", "unseen", "all", "interp72", "extrapolate")
 _SAME = dict(rtol=1e-9, atol=1e-9)  # tolerance for "the same goal"
 _LABEL_GOALS = 6  # explicit lists up to this long are spelled out in file names
 
@@ -102,6 +105,13 @@ def named_goals(spec, name: str, train: Sequence[float] | None = None) -> np.nda
         delta = spec.goal_high - spec.goal_low
         a, b = spec.goal_low + delta / 8, spec.goal_high - delta / 8
         return a + (b - a) * np.arange(72, dtype=np.float64) / 72  # as PDLF's figure code: no endpoint
+    if name == "extrapolate":
+        if spec.goal_units == "rad":
+            raise ConfigError(f"{spec.name}'s goals are directions (rad), which wrap around: no goal lies outside "
+                              "its range; use train, unseen, all or interp72")
+        delta = spec.goal_high - spec.goal_low
+        return np.array([spec.goal_low - delta / 9, spec.goal_low - delta / 18,
+                         spec.goal_high + delta / 18, spec.goal_high + delta / 9], dtype=np.float64)
     raise ConfigError(f"unknown goal set {name!r}: choose one of {', '.join(GOAL_SETS)}")
 
 

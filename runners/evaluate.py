@@ -4,8 +4,8 @@
     pdlf eval RUN_DIR --goals interp72 --seeds 1 --genome center      # PDLF's 72-goal figure set
     pdlf eval RUN_DIR --goals 2.5,5.0,12 --json                       # explicit goals (12: extrapolated)
 
-``--goals`` takes a named set (``train``, ``unseen``, ``all`` = both, ``interp72``) or
-comma-separated goal values (`pdlf.goals`); a goal on the run's training grid counts as seen, and a
+``--goals`` takes a named set (``train``, ``unseen``, ``all`` = both, ``interp72``, ``extrapolate`` =
+4 goals outside the range) or comma-separated goal values (`pdlf.goals`); a goal on the run's training grid counts as seen, and a
 goal outside the task's range is evaluated anyway and reported as extrapolated. Each genome runs
 every goal with env seeds ``SEED .. SEED + N - 1`` (`pdlf.eval_goals.evaluate_goals`). Reported per
 goal: mean and std of the return over seeds; per genome: mean ± std over the seen goals' and the
@@ -27,7 +27,7 @@ from pdlf.eval_goals import GENOME_CHOICES
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a directory made by `pdlf train`")
     parser.add_argument("--goals", default="all", metavar="GOALS",
-                        help="train, unseen, all (default: train + unseen), interp72, or comma-separated goal values")
+                        help="train, unseen, all (default: train + unseen), interp72, extrapolate, or comma-separated goal values")
     parser.add_argument("--seeds", type=int, default=3, metavar="N", help="env seeds per goal (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="first env seed (seeds SEED..SEED+N-1)")
     parser.add_argument("--genome", choices=GENOME_CHOICES, default="both", help="which genome(s) to evaluate")

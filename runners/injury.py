@@ -10,7 +10,7 @@ pre-injury reward per step, the minimum and the steps to regain 90 % of the drop
 return against the fraction of hidden neurons lost (or hidden→output synapses erased every step).
 Steps are 1-based, as in every rollout hook; ``--window START STOP`` is inclusive. The protocols
 and every reported number are defined in `pdlf.injury`. ``--goals`` takes a goal set (``train``,
-``unseen``, ``all``, ``interp72``) or comma-separated goal values (`pdlf.goals`).
+``unseen``, ``all``, ``interp72``, ``extrapolate``) or comma-separated goal values (`pdlf.goals`).
 
 Output: ``OUT/temporary.{json,png}`` or ``OUT/permanent_<kind>.{json,png}``, ``OUT`` defaulting to
 ``RUN_DIR/injury`` (of the first run). Existing files are never overwritten without ``--force``.
@@ -36,7 +36,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--damage-seeds", type=int, default=1, metavar="N",
                         help="permanent: damage draws 0..N-1 per fraction (default 1)")
     parser.add_argument("--goals", default="train", metavar="GOALS",
-                        help="train (default), unseen, all, interp72, or comma-separated goal values")
+                        help="train (default), unseen, all, interp72, extrapolate, or comma-separated goal values")
     parser.add_argument("--seeds", type=int, default=3, metavar="N", help="env seeds per goal (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="first env seed (seeds SEED..SEED+N-1)")
     parser.add_argument("--genome", choices=("best", "center"), default="center", help="which genome (default center)")

@@ -40,10 +40,12 @@ from pdlf.stats import finite_stats
 from pdlf.snn.network import PDLF_DIRECT_AGENT
 from pdlf.l2l import FAMILIES
 from pdlf.l2l_experiment import L2LExperiment, l2l_figure, l2l_section, l2l_table, run_l2l_experiment
+from pdlf.locomotion_runs import BUDGETS, SCIENCE_CONFIGS, ensure_science_run, export_dir, science_kinds, science_plan
 from pdlf.tables import Table, stat_record
 
 KINDS = {"plastic": "pdlf", "direct": "none"}
-STAGES = ("train", "eval", "injury", "wm", "pdlf_wm", "assoc", "assoc_grid", "ablation", "l2l", "docs")
+LOCOMOTION_STAGES = ("train", "eval", "injury", "switch", "videos")  # the stages whose runs depend on --budget
+STAGES = ("train", "eval", "injury", "switch", "videos", "wm", "pdlf_wm", "assoc", "assoc_grid", "ablation", "l2l", "docs")
 # associative recall over L: L -> the delay it trains at (L = 8: the assoc stage's runs); every
 # centre is tested at each delay of ASSOC_EVAL_DELAYS
 ASSOC_GRID = {4: 8, 8: 16, 16: 8}
@@ -53,10 +55,26 @@ ABLATION_TASK = "halfcheetah_vel"
 # PDLF's logged copy-task accuracies (hybrid vs GRU), spec §5 / the issue: (L, D) -> (hybrid, gru)
 PDLF_COPY = {(8, 16): (0.883, 0.789), (8, 32): (0.78, 0.67), (64, 0): (0.66, 0.57)}
 FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+HEADING_NOTE = "25-step mean"  # pdlf.goal_switching.HEADING_WINDOW
 INJURY_STEPS = 1000  # PDLF's protocol: the damage window 501-549 inside 1000-step episodes
+# PDLF's published returns (spec §6), mean over the 8 training goals: task -> (plastic mean, plastic
+# std, direct-weight mean); its direct-weight baseline is its own network (our ``pdlf_direct`` kind)
+PDLF_TRAIN_GOALS = {"ant_dir": (6094, 802, 1069), "swimmer_dir": (10531, 827, 31), "halfcheetah_vel": (-549, 95, -1598),
+                    "hopper_vel": (869, 38, 730)}
+# and over its 72 interpolated unseen goals: task -> (plastic, direct-weight)
+PDLF_INTERP72 = {"ant_dir": (5345, 1288), "halfcheetah_vel": (-623, -2502)}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--budget", choices=BUDGETS, default="small",
+                        help="locomotion runs: small = the report's own short runs (--popsize, --generations, "
+                             "--episode-steps; CI), full = the >= 50 M env-step main runs of configs/science/, "
+                             "kept in DOCS/runs (default small)")
+    parser.add_argument("--science-configs", default=str(SCIENCE_CONFIGS),
+                        help="the full budget's configs: TASK.yaml, TASK_direct.yaml [, TASK_pdlf_direct.yaml] "
+                             "(default configs/science)")
+    parser.add_argument("--science-root", default="runs/science",
+                        help="where full-budget runs train before their export to DOCS/runs (default runs/science)")
     parser.add_argument("--tasks", nargs="+", default=["halfcheetah_vel", "swimmer_dir"], help="tasks to compare on")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="search seeds (one run per kind each)")
     parser.add_argument("--popsize", type=int, default=16, help="ES population per generation")
@@ -79,9 +97,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--l2l-sequence-tasks", type=int, default=100,
                         help="tasks per sequence: plastic state is carried within a sequence (default 100)")
     parser.add_argument("--l2l-trials", type=int, default=50, help="trial limit per task (default 50)")
+    parser.add_argument("--video-width", type=int, default=320, help="frame width of the report's videos (pixels)")
+    parser.add_argument("--video-height", type=int, default=240, help="frame height of the report's videos (pixels)")
     parser.add_argument("--root", default="runs/report", help="where the runs are kept (reused when re-run)")
     parser.add_argument("--docs", default="docs", help="where results.md and the figures go")
-    parser.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}")
+    parser.add_argument("--stages", default=None,
+                        help=f"comma-separated subset of {','.join(STAGES)} (default: all; with --budget small all "
+                             "but videos, whose 1,000-step episodes the small budget does not evaluate)")
     parser.add_argument("--json", action="store_true", help="print the collected numbers as JSON")
 
 
@@ -91,8 +113,41 @@ def _fmt(values, digits: int = 1) -> str:
     return finite_stats(values).format(digits)
 
 
-def run_dir_for(args, task: str, kind: str, seed: int) -> Path:
+def small_run_dir(args, task: str, kind: str, seed: int) -> Path:
+    """Directory of a small-budget locomotion run (also the ablation's runs, at either budget)."""
     return Path(args.root) / f"{task}__{kind}__s{seed}"
+
+
+def run_dir_for(args, task: str, kind: str, seed: int) -> Path:
+    """Directory of the compared locomotion run of ``kind`` at ``--budget``."""
+    if args.budget == "full":
+        return export_dir(Path(args.docs) / "runs", task, kind, seed)
+    return small_run_dir(args, task, kind, seed)
+
+
+def kinds_for(args, task: str) -> list[str]:
+    """The agent kinds compared on ``task`` at ``--budget`` (full: those with a configs/science/ file)."""
+    return science_kinds(task, Path(args.science_configs)) if args.budget == "full" else list(KINDS)
+
+
+def compared_runs(args, task: str, seed: int) -> list[tuple[str, Path]]:
+    """``(kind, run dir)`` of the compared runs of ``task`` and ``seed`` that exist; a missing one
+    (a full-budget run not yet trained) is named on stderr and left out of the evaluations."""
+    from pdlf.runs import is_run_dir
+
+    found = []
+    for kind in kinds_for(args, task):
+        run_dir = run_dir_for(args, task, kind, seed)
+        if is_run_dir(run_dir):
+            found.append((kind, run_dir))
+        else:
+            print(f"report: no run {run_dir} yet: left out (train it with --stages train)", file=sys.stderr)
+    return found
+
+
+def result_name(args, name: str) -> str:
+    """Name of a locomotion result file: full-budget results are kept apart from the small ones."""
+    return f"full__{name}" if args.budget == "full" else name
 
 
 def train_config(args, task: str, kind: str, seed: int, rule: str | None = None, extra: tuple[str, ...] = ()):
@@ -125,6 +180,17 @@ def train_config(args, task: str, kind: str, seed: int, rule: str | None = None,
 
 # ------------------------------------------------------------------------------------- stages
 def stage_train(args) -> None:
+    if args.budget == "full":
+        for run in science_plan(args.tasks, args.seeds, Path(args.docs) / "runs", Path(args.science_configs)):
+            t0 = time.time()
+            summary = ensure_science_run(run, Path(args.science_root))
+            if summary is not None and summary.get("interrupted"):  # resumed by the next `pdlf report`
+                from pdlf.interrupts import StoppedBySignal
+
+                raise StoppedBySignal(summary["interrupted"], run.name)
+            if summary is not None:
+                print(f"trained {run.name}: {summary['env_steps']} env steps, {time.time() - t0:.0f} s", file=sys.stderr)
+        return
     for task in args.tasks:
         for seed in args.seeds:
             for kind in KINDS:
@@ -135,7 +201,7 @@ def _train_run(args, task: str, kind: str, seed: int, rule: str | None = None, e
     """Train (or resume, or reuse when finished) one locomotion run; returns its directory."""
     from pdlf.es.trainer import train_or_reuse
 
-    run_dir = run_dir_for(args, task, kind, seed)
+    run_dir = small_run_dir(args, task, kind, seed)
     t0 = time.time()
     summary = train_or_reuse(train_config(args, task, kind, seed, rule, extra), run_dir, replace=True)
     if summary is None:  # finished before
@@ -210,9 +276,17 @@ def _load(args, name: str) -> Any:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def eval_steps(args) -> int:
+    """Evaluation episode length: the small budget's training length; 1,000 steps (the tasks' own,
+    as PDLF's) for the full budget, which trains on 200-step episodes."""
+    return INJURY_STEPS if args.budget == "full" else args.episode_steps
+
+
 def stage_eval(args) -> None:
-    """Centre's returns on the training and unseen goals (``pdlf eval --goals all``) and on PDLF's 72
-    interpolated goals (``--goals interp72``) of every run."""
+    """Centre's returns on the training and unseen goals (``pdlf eval --goals all``), on PDLF's 72
+    interpolated goals (``--goals interp72``) and, for tasks whose goals do not wrap around, on goals
+    outside the range (``--goals extrapolate``) of every run. Outputs go to the results directory,
+    never into the (possibly committed) run directories."""
     from pdlf.eval_goals import eval_files, eval_stem, evaluate_goals, write_eval
     from pdlf.evaluation import env_seeds
     from pdlf.goals import parse_goals
@@ -220,14 +294,18 @@ def stage_eval(args) -> None:
     from pdlf.runs import load_run
 
     for task in args.tasks:
-        for kind in KINDS:
-            for seed in args.seeds:
-                run = load_run(run_dir_for(args, task, kind, seed))
-                for goal_set, prefix in (("all", "eval"), ("interp72", "eval72")):  # 12-goal grid; PDLF's 72 goals
+        for seed in args.seeds:
+            for kind, run_dir in compared_runs(args, task, seed):
+                run = load_run(run_dir)
+                goal_sets = [("all", "eval"), ("interp72", "eval72")]  # 12-goal grid; PDLF's 72 goals
+                if run.spec.goal_units != "rad":
+                    goal_sets.append(("extrapolate", "evalx"))
+                for goal_set, prefix in goal_sets:
+                    name = result_name(args, f"{prefix}__{task}__{kind}__s{seed}")
                     sel = parse_goals(goal_set, run.spec, run.train_goals())
-                    out = prepare_output_dir(run.run_dir / f"report_{prefix}", eval_files(sel), force=True)
-                    res = evaluate_goals(run, sel, env_seeds(args.eval_seeds), "center", args.episode_steps)
-                    _save(args, f"{prefix}__{task}__{kind}__s{seed}", jsonable(write_eval(res, out, eval_stem(sel))))
+                    out = prepare_output_dir(Path(args.root) / "results" / name, eval_files(sel), force=True)
+                    res = evaluate_goals(run, sel, env_seeds(args.eval_seeds), "center", eval_steps(args))
+                    _save(args, name, jsonable(write_eval(res, out, eval_stem(sel))))
 
 
 def stage_injury(args) -> None:
@@ -237,19 +315,78 @@ def stage_injury(args) -> None:
     from pdlf.goals import parse_goals
     from pdlf.outputs import jsonable, prepare_output_dir
 
+    from pdlf.runs import load_run
+
     seeds = env_seeds(args.eval_seeds)
     for task in args.tasks:
         for seed in args.seeds:
-            runs = injury.load_runs(*(run_dir_for(args, task, k, seed) for k in KINDS))  # plastic, direct
+            found = compared_runs(args, task, seed)
+            if not found:
+                continue
+            kinds = [k for k, _ in found]
+            runs = [load_run(d) for _, d in found]  # the same damage objects reach every run
             sel = parse_goals("train", runs[0].spec, runs[0].train_goals())
-            out = prepare_output_dir(Path(args.root) / "results" / f"injury__{task}__s{seed}",
+            out = prepare_output_dir(Path(args.root) / "results" / result_name(args, f"injury__{task}__s{seed}"),
                                      [*injury.injury_files("temporary"), *injury.injury_files("permanent")], force=True)
             temporary = injury.temporary_injury(runs, sel, seeds, INJURY_STEPS)
             temporary = injury.write_injury(temporary, out, injury.injury_stem("temporary"))
-            _save(args, f"temporary__{task}__s{seed}", jsonable(temporary))
+            _save(args, result_name(args, f"temporary__{task}__s{seed}"), {**jsonable(temporary), "kinds": kinds})
             permanent = injury.permanent_injury(runs, sel, seeds, INJURY_STEPS, fractions=FRACTIONS)
             permanent = injury.write_injury(permanent, out, injury.injury_stem("permanent"))
-            _save(args, f"permanent__{task}__s{seed}", jsonable(permanent))
+            _save(args, result_name(args, f"permanent__{task}__s{seed}"), {**jsonable(permanent), "kinds": kinds})
+
+
+def stage_switch(args) -> None:
+    """Goal switching within a 1,000-step episode (`pdlf.goal_switching`, the task's default schedule)
+    for every compared run, ``--eval-seeds`` env seeds."""
+    from pdlf.evaluation import env_seeds
+    from pdlf.goal_switching import DEFAULT_SCHEDULES, goal_switch_episodes
+    from pdlf.runs import load_run
+
+    for task in args.tasks:
+        if task not in DEFAULT_SCHEDULES:
+            continue
+        for seed in args.seeds:
+            for kind, run_dir in compared_runs(args, task, seed):
+                res = goal_switch_episodes(load_run(run_dir), DEFAULT_SCHEDULES[task], env_seeds(args.eval_seeds),
+                                           INJURY_STEPS)
+                _save(args, result_name(args, f"switch__{task}__{kind}__s{seed}"), res)
+
+
+def video_path(args, task: str, kind: str, what: str) -> Path:
+    """``DOCS/videos/TASK__KIND__WHAT.mp4`` (``what``: ``switch`` or ``erasure``), budget-tagged when small."""
+    budget = "" if args.budget == "full" else "__small"
+    return Path(args.docs) / "videos" / f"{task}__{kind}__{what}{budget}.mp4"
+
+
+def stage_videos(args) -> None:
+    """One video per task and agent kind of the first seed's run (`pdlf render`): the goal-switching
+    episode and the temporary erasure (steps 501–549) on the first training goal."""
+    from pdlf.goal_switching import DEFAULT_SCHEDULES
+    from pdlf.render import render_run
+    from pdlf.runs import load_run
+
+    seed = args.seeds[0]
+    for task in args.tasks:
+        for kind, run_dir in compared_runs(args, task, seed):
+            run = load_run(run_dir)
+            if task in DEFAULT_SCHEDULES:
+                render_run(run, video_path(args, task, kind, "switch"), schedule=DEFAULT_SCHEDULES[task],
+                           steps=INJURY_STEPS, width=args.video_width, height=args.video_height, force=True)
+            render_run(run, video_path(args, task, kind, "erasure"), injury="temporary", steps=INJURY_STEPS,
+                       width=args.video_width, height=args.video_height, force=True)
+
+
+def _videos_section(args) -> list[str]:
+    """Links to the videos that exist, one line per task."""
+    lines = []
+    for task in args.tasks:
+        links = [f"[{kind}, {what}]({video_path(args, task, kind, what).relative_to(Path(args.docs)).as_posix()})"
+                 for kind in kinds_for(args, task) for what in ("switch", "erasure")
+                 if video_path(args, task, kind, what).is_file()]
+        if links:
+            lines.append(f"- {task} (seed {args.seeds[0]}): " + ", ".join(links))
+    return lines
 
 
 def _memory_stage(args, name: str, task: str, overrides: list[str], kinds: tuple[str, ...],
@@ -337,71 +474,112 @@ def stage_l2l(args) -> None:
 
 
 # --------------------------------------------------------------------------------- the report
-def _training_table_and_figures(args, docs: Path) -> tuple[Table, dict]:
-    import csv
+def _pdlf_number(task: str, kind: str, which: str) -> str:
+    """PDLF's published number beside our ``kind`` on ``task`` (``train`` goals or ``interp72``)."""
+    if which == "train" and task in PDLF_TRAIN_GOALS:
+        mean, std, direct = PDLF_TRAIN_GOALS[task]
+        return f"{mean:,} ± {std:,}" if kind == "plastic" else f"{direct:,}"
+    if which == "interp72" and task in PDLF_INTERP72:
+        return f"{PDLF_INTERP72[task][0 if kind == 'plastic' else 1]:,}"
+    return "–"
 
+
+def _training_table_and_figures(args, docs: Path) -> tuple[Table, dict]:
     from pdlf.plots import lines_with_spread
 
-    table = Table("training", ["task", "agent", "env steps per run", "final centre fitness", "best-ever member fitness"])
+    table = Table("training", ["task", "agent", "seeds", "env steps per run", "final centre fitness",
+                               "best-ever member fitness", "wall time per run (min)"])
     numbers: dict = {}
     for task in args.tasks:
         series = {}
-        for kind in KINDS:
-            curves, steps, best, final = [], [], [], []
+        for kind in kinds_for(args, task):
+            curves, steps, best, final, minutes = [], [], [], [], []
             for seed in args.seeds:
-                with open(run_dir_for(args, task, kind, seed) / "metrics.csv", newline="") as fh:
-                    rows = list(csv.DictReader(fh))
+                run_dir = run_dir_for(args, task, kind, seed)
+                if not (run_dir / "metrics.csv").is_file():
+                    continue
+                rows = _metrics(run_dir)
                 curves.append([float(r["fitness/center"]) for r in rows])
                 steps.append([int(r["env_steps"]) for r in rows])
                 best.append(float(rows[-1]["fitness/best_ever"]))
                 final.append(curves[-1][-1])
+                minutes.append(sum(float(r["perf/seconds"]) for r in rows) / 60)
+            if not curves:
+                continue
             n = min(len(c) for c in curves)
             c = np.asarray([c[:n] for c in curves])
             x = np.asarray(steps[0][:n])
             series[kind] = (x, c.mean(axis=0), c.std(axis=0))
             numbers[(task, kind)] = {"final": final, "best": best, "env_steps": [s[-1] for s in steps]}
-            table.add([task, kind, f"{steps[0][-1]:,}", _fmt(final), _fmt(best)],
+            table.add([task, kind, str(len(curves)), f"{steps[0][-1]:,}", _fmt(final), _fmt(best), _fmt(minutes)],
                       {"task": task, "agent": kind, "env_steps": steps[0][-1], "final_center_fitness": stat_record(final),
-                       "best_ever_fitness": stat_record(best)})
-        lines_with_spread(docs / f"training_{task}.png", series, "env steps (per run)",
-                          "centre fitness (sum of returns over 8 goals)",
-                          f"{task}: mean ± std over seeds {args.seeds}", markers=False)
+                       "best_ever_fitness": stat_record(best), "minutes_per_run": stat_record(minutes)})
+        if series:
+            lines_with_spread(docs / f"training_{task}.png", series, "env steps (per run)",
+                              "centre fitness (sum of returns over 8 goals)",
+                              f"{task}: mean ± std over seeds {args.seeds}", markers=False)
     return table, numbers
 
 
+def _eval_results(args, prefix: str, task: str, kind: str) -> list[dict]:
+    """The centre's saved ``pdlf eval`` results of ``prefix`` for every seed that has one."""
+    found = [_load(args, result_name(args, f"{prefix}__{task}__{kind}__s{seed}")) for seed in args.seeds]
+    return [r["genomes"]["center"] for r in found if r is not None]
+
+
 def _eval_table(args) -> Table:
-    table = Table("goals", ["task", "agent", "return on training goals", "return on unseen goals"])
+    table = Table("goals", ["task", "agent", "return on training goals", "return on unseen goals",
+                            "PDLF, training goals"])
     for task in args.tasks:
-        for kind in KINDS:
-            seen, unseen = [], []
-            for seed in args.seeds:
-                res = _load(args, f"eval__{task}__{kind}__s{seed}")
-                if res is None:
-                    continue
-                g = res["genomes"]["center"]
-                seen.append(g["seen_mean"])
-                unseen.append(g["unseen_mean"])
-            table.add([task, kind, _fmt(seen), _fmt(unseen)],
-                      {"task": task, "agent": kind, "seen_return": stat_record(seen), "unseen_return": stat_record(unseen)})
+        for kind in kinds_for(args, task):
+            res = _eval_results(args, "eval", task, kind)
+            seen, unseen = [g["seen_mean"] for g in res], [g["unseen_mean"] for g in res]
+            table.add([task, kind, _fmt(seen), _fmt(unseen), _pdlf_number(task, kind, "train")],
+                      {"task": task, "agent": kind, "seen_return": stat_record(seen), "unseen_return": stat_record(unseen),
+                       "pdlf_train_goals": _pdlf_number(task, kind, "train")})
     return table
 
 
 def _interp72_table(args) -> Table:
     """Mean return of the centre over PDLF's 72 interpolated goals (`pdlf.goals`, ``interp72``)."""
-    table = Table("goals_interp72", ["task", "agent", "mean return over the 72 goals", "diverged episodes"])
+    table = Table("goals_interp72", ["task", "agent", "mean return over the 72 goals", "diverged episodes",
+                                     "PDLF, 72 goals"])
     for task in args.tasks:
-        for kind in KINDS:
-            means, diverged = [], 0
-            for seed in args.seeds:
-                res = _load(args, f"eval72__{task}__{kind}__s{seed}")
-                if res is None:
-                    continue
-                per_goal = [g["mean"] for g in res["genomes"]["center"]["per_goal"]]
-                means.append(finite_stats(per_goal).mean)
-                diverged += res["genomes"]["center"]["diverged"]
-            table.add([task, kind, _fmt(means), str(diverged)],
-                      {"task": task, "agent": kind, "interp72_return": stat_record(means), "diverged": diverged})
+        for kind in kinds_for(args, task):
+            res = _eval_results(args, "eval72", task, kind)
+            means = [finite_stats([g["mean"] for g in r["per_goal"]]).mean for r in res]
+            diverged = sum(r["diverged"] for r in res)
+            table.add([task, kind, _fmt(means), str(diverged), _pdlf_number(task, kind, "interp72")],
+                      {"task": task, "agent": kind, "interp72_return": stat_record(means), "diverged": diverged,
+                       "pdlf_interp72": _pdlf_number(task, kind, "interp72")})
     return table
+
+
+def _extrapolation_table(args) -> Table:
+    """Return of the centre on each goal outside the task's range (``--goals extrapolate``)."""
+    table = Table("goals_extrapolated", ["task", "agent", "goal", "return", "return on the nearest training goal"])
+    for task in args.tasks:
+        for kind in kinds_for(args, task):
+            res = _eval_results(args, "evalx", task, kind)
+            inside = _eval_results(args, "eval", task, kind)
+            if not res:
+                continue
+            for i, goal in enumerate(g["goal"] for g in res[0]["per_goal"]):
+                values = [r["per_goal"][i]["mean"] for r in res]
+                near = []
+                for r in inside:  # the seen goal closest to this one, per seed
+                    seen = [g for g in r["per_goal"] if g["seen"]]
+                    near.append(min(seen, key=lambda g: abs(g["goal"] - goal))["mean"])
+                table.add([task, kind, f"{goal:g}", _fmt(values), _fmt(near)],
+                          {"task": task, "agent": kind, "goal": goal, "return": stat_record(values),
+                           "nearest_training_goal_return": stat_record(near)})
+    return table
+
+
+def _run_result(res: dict, kind: str) -> dict | None:
+    """The entry of ``kind`` in a saved injury result (its ``kinds`` list; old results: plastic, direct)."""
+    kinds = res.get("kinds", list(KINDS))
+    return res["runs"][kinds.index(kind)] if kind in kinds else None
 
 
 def _injury_tables_and_figures(args, docs: Path) -> tuple[Table, Table]:
@@ -412,32 +590,34 @@ def _injury_tables_and_figures(args, docs: Path) -> tuple[Table, Table]:
                                       "steps to recover 90 %", "seeds recovered"])
     perm = Table("permanent_injury", ["task", "agent", *(f"lost {f:g}" for f in shown)])
     for task in args.tasks:
+        kinds = kinds_for(args, task)
+        temporary = [r for r in (_load(args, result_name(args, f"temporary__{task}__s{seed}")) for seed in args.seeds) if r]
+        permanent = [r for r in (_load(args, result_name(args, f"permanent__{task}__s{seed}")) for seed in args.seeds) if r]
         curves: dict[str, list] = {}
-        perm_means: dict[str, list] = {k: [] for k in KINDS}
-        fractions = None
-        for kind_i, kind in enumerate(KINDS):
+        perm_means: dict[str, list] = {k: [] for k in kinds}
+        fractions = permanent[0]["fractions"] if permanent else None
+        for kind in kinds:
             for cond in ("erasure", "silencing"):
                 pre, low, rec, ok = [], [], [], 0
-                for seed in args.seeds:
-                    res = _load(args, f"temporary__{task}__s{seed}")
-                    if res is None:
+                for res in temporary:
+                    entry = _run_result(res, kind)
+                    if entry is None:
                         continue
-                    c = res["runs"][kind_i]["conditions"][cond]
+                    c = entry["conditions"][cond]
                     pre.append(c["pre"])
                     low.append(c["min"])
                     rec.append(c["recovery_steps"])
                     ok += bool(c["recovered"])
                     curves.setdefault(f"{kind}, {cond}", []).append(c["curve"])
-                temp.add([task, kind, cond, _fmt(pre, 2), _fmt(low, 2), _fmt(rec, 0), f"{ok}/{len(pre)}"],
-                         {"task": task, "agent": kind, "condition": cond, "pre_reward_per_step": stat_record(pre),
-                          "lowest_reward_per_step": stat_record(low), "recovery_steps": stat_record(rec),
-                          "seeds_recovered": ok, "seeds": len(pre)})
-            for seed in args.seeds:
-                res = _load(args, f"permanent__{task}__s{seed}")
-                if res is None:
-                    continue
-                fractions = res["fractions"]
-                perm_means[kind].append(res["runs"][kind_i]["mean"])
+                if pre:
+                    temp.add([task, kind, cond, _fmt(pre, 2), _fmt(low, 2), _fmt(rec, 0), f"{ok}/{len(pre)}"],
+                             {"task": task, "agent": kind, "condition": cond, "pre_reward_per_step": stat_record(pre),
+                              "lowest_reward_per_step": stat_record(low), "recovery_steps": stat_record(rec),
+                              "seeds_recovered": ok, "seeds": len(pre)})
+            for res in permanent:
+                entry = _run_result(res, kind)
+                if entry is not None:
+                    perm_means[kind].append(entry["mean"])
             if perm_means[kind]:
                 m = np.asarray(perm_means[kind], dtype=np.float64)
                 pick = [fractions.index(f) for f in shown]
@@ -453,6 +633,48 @@ def _injury_tables_and_figures(args, docs: Path) -> tuple[Table, Table]:
             return_vs_fraction(docs / f"injury_permanent_{task}.png", fractions, lines,
                                title=f"{task}: hidden neurons lost from episode start (mean ± std over seeds)")
     return temp, perm
+
+
+def _switch_table_and_figures(args, docs: Path) -> tuple[Table, list[str]]:
+    """Tracking error per task and kind, and one figure per task: the scheduled target and each
+    kind's achieved forward velocity (speed tasks) or heading (direction tasks), mean ± std over runs."""
+    from pdlf.goal_switching import heading_angle
+    from pdlf.plots import lines_with_spread
+
+    table = Table("goal_switching", ["task", "agent", "seeds", "tracking error", "episode return"])
+    figures = []
+    for task in args.tasks:
+        series: dict = {}
+        units, schedule = "", []
+        for kind in kinds_for(args, task):
+            found = [_load(args, result_name(args, f"switch__{task}__{kind}__s{seed}")) for seed in args.seeds]
+            found = [r for r in found if r is not None]
+            if not found:
+                continue
+            units, schedule = found[0]["error_units"], found[0]["schedule"]
+            errors = [float(np.mean(r["tracking_error"])) for r in found]
+            returns = [float(np.nanmean(r["returns"])) for r in found]
+            table.add([task, kind, str(len(found)), f"{_fmt(errors, 2)} {units}", _fmt(returns)],
+                      {"task": task, "agent": kind, "tracking_error": stat_record(errors), "error_units": units,
+                       "episode_return": stat_record(returns), "schedule": schedule})
+            velocity = np.asarray([r["velocity"] for r in found], dtype=np.float64)  # [runs, T, S, k]
+            target = np.asarray(found[0]["target"], dtype=np.float64)  # [T]
+            if units == "rad":  # heading drawn as target + its wrapped difference: no jump at ±π
+                heading = np.moveaxis(heading_angle(np.moveaxis(velocity, 1, 0)), 0, 1)  # [runs, T, S]
+                achieved = target[:, None] + np.angle(np.exp(1j * (heading - target[:, None])))
+            else:
+                achieved = velocity[..., 0]
+            per_run = achieved.mean(axis=2)  # over env seeds: [runs, T]
+            x = np.arange(1, len(target) + 1)
+            series.setdefault("target", (x, target, np.zeros(len(x))))
+            series[kind] = (x, per_run.mean(axis=0), per_run.std(axis=0))
+        if series:
+            ylabel = f"heading of the {HEADING_NOTE} velocity (rad)" if units == "rad" else "forward velocity (m/s)"
+            lines_with_spread(docs / f"goal_switching_{task}.png", series, "step", ylabel,
+                              f"{task}: target switched at steps {', '.join(str(a) for a, _ in schedule[1:])}",
+                              markers=False)
+            figures.append(f"![goal switching {task}](goal_switching_{task}.png)")
+    return table, figures
 
 
 def _assoc_grid_table(args) -> Table:
@@ -517,37 +739,31 @@ def _memory_table(args, name: str, pdlf_numbers: dict[str, float] | None = None,
     return table
 
 
-def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
-    import torch
-
-    docs = Path(args.docs)
-    docs.mkdir(parents=True, exist_ok=True)
-    training, numbers = _training_table_and_figures(args, docs)
-    ablation, assoc_grid = _ablation_table(args), _assoc_grid_table(args)
-    goals, goals72 = _eval_table(args), _interp72_table(args)
-    temp, perm = _injury_tables_and_figures(args, docs)
-    wm, assoc = _memory_table(args, "wm"), _memory_table(args, "assoc")
-    pdlf_wm = Table("pdlf_wm", _memory_columns(["L", "D"], pdlf=True))
-    for (length, delay), (hybrid, gru) in PDLF_COPY.items():
-        _memory_table(args, _pdlf_wm_name(length, delay), {"pdlf-hybrid": hybrid, "pdlf-gru": gru}, table=pdlf_wm,
-                      lead={"L": length, "D": delay})
-    experiment = l2l_experiment(args)
-    l2l = l2l_table(experiment, lambda name: _load(args, name))
-    l2l_png = l2l_figure(experiment, lambda name: _load(args, name), docs)
+def _budget_section(args) -> list[str]:
+    """The report's "Budget" paragraph for ``--budget``."""
+    if args.budget == "full":
+        plan = science_plan(args.tasks, args.seeds, Path(args.docs) / "runs", Path(args.science_configs))
+        cfg = plan[0].config()
+        per_gen = (cfg.es.popsize + 1) * 8 * cfg.env.episode_steps
+        return [
+            "## Budget (equal for every agent): the main runs",
+            "",
+            f"Per task and seed, the configs of `configs/science/` (settings chosen by the pilots in `docs/pilots/`, "
+            f"the same for every agent): PGPE with popsize {cfg.es.popsize} for {cfg.es.generations} generations on "
+            f"the 8 training goals, {cfg.env.episode_steps}-step training episodes, one per goal, plus the centre's "
+            f"evaluation: {per_gen:,} env steps per generation, {per_gen * cfg.es.generations / 1e6:.1f} M per run "
+            f"(PDLF's runs had about 10^10). Centre learning rate {cfg.es.center_lr} (Adam), initial sigma "
+            f"{cfg.es.sigma_init}. Agents: the plastic SNN (rule `pdlf`, fast weights from zero every episode), our "
+            "direct-weight SNN (rule `none`: the same network, the weights are the genome) and, on halfcheetah_vel, "
+            "PDLF's own direct-weight baseline (`pdlf_direct`: its neurons, biases and tanh output). "
+            f"Seeds: {args.seeds}. The finished runs (config, metrics, centre and best genomes, last checkpoint) "
+            "are in `docs/runs/CONFIG/sSEED`; a run missing there is left out and the seed count says so. "
+            f"Evaluations use the distribution's centre, {INJURY_STEPS:,}-step episodes, {args.eval_seeds} env "
+            "seeds per goal.",
+            "",
+        ]
     per_gen = args.popsize + 1
-    text = [
-        "# Plastic versus direct-weight SNN agents: results on this platform",
-        "",
-        "Made by `pdlf report`; every number below comes from the runs it made. Regenerate with:",
-        "",
-        "```bash",
-        command,
-        "```",
-        "",
-        f"Machine: {platform.machine()}, 2 cores, Python {platform.python_version()}, torch {torch.__version__}.",
-        "Wall time per stage (its last run): "
-        + ", ".join(f"{k} {v / 60:.1f} min" for k, v in timings.items()) + ".",
-        "",
+    return [
         "## Budget (equal for both agents)",
         "",
         f"Per task and seed, a plastic SNN (rule `pdlf`: SCP + PDP per synapse, fast weights from zero) and a "
@@ -561,6 +777,41 @@ def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
         f"early learning only. Seeds: {args.seeds}. Evaluations use the distribution's centre, "
         f"{args.eval_seeds} env seeds per goal.",
         "",
+    ]
+
+
+def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
+    import torch
+
+    docs = Path(args.docs)
+    docs.mkdir(parents=True, exist_ok=True)
+    training, numbers = _training_table_and_figures(args, docs)
+    ablation, assoc_grid = _ablation_table(args), _assoc_grid_table(args)
+    goals, goals72, extrapolated = _eval_table(args), _interp72_table(args), _extrapolation_table(args)
+    temp, perm = _injury_tables_and_figures(args, docs)
+    switching, switching_png = _switch_table_and_figures(args, docs)
+    wm, assoc = _memory_table(args, "wm"), _memory_table(args, "assoc")
+    pdlf_wm = Table("pdlf_wm", _memory_columns(["L", "D"], pdlf=True))
+    for (length, delay), (hybrid, gru) in PDLF_COPY.items():
+        _memory_table(args, _pdlf_wm_name(length, delay), {"pdlf-hybrid": hybrid, "pdlf-gru": gru}, table=pdlf_wm,
+                      lead={"L": length, "D": delay})
+    experiment = l2l_experiment(args)
+    l2l = l2l_table(experiment, lambda name: _load(args, name))
+    l2l_png = l2l_figure(experiment, lambda name: _load(args, name), docs)
+    text = [
+        "# Plastic versus direct-weight SNN agents: results on this platform",
+        "",
+        "Made by `pdlf report`; every number below comes from the runs it made. Regenerate with:",
+        "",
+        "```bash",
+        command,
+        "```",
+        "",
+        f"Machine: {platform.machine()}, 2 cores, Python {platform.python_version()}, torch {torch.__version__}.",
+        "Wall time per stage (its last run): "
+        + ", ".join(f"{k} {v / 60:.1f} min" for k, v in timings.items()) + ".",
+        "",
+        *_budget_section(args),
         "## Training curves",
         "",
         *[f"![training {t}](training_{t}.png)" for t in args.tasks],
@@ -569,8 +820,10 @@ def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
         "",
         "## Seen versus unseen goals",
         "",
-        "Mean episode return of the centre over the 8 training goals and the unseen goals of the 12-goal "
-        "grid (those not on the training grid), mean ± std over seeds.",
+        f"Mean return of the centre over {eval_steps(args):,}-step episodes on the 8 training goals and the "
+        "unseen goals of the 12-goal grid (those not on the training grid), mean ± std over seeds; beside them "
+        "PDLF's published means over its 8 training goals (spec §6; its direct-weight number is its own "
+        "baseline network, our `pdlf_direct`).",
         "",
         *goals.markdown(),
         "",
@@ -578,6 +831,12 @@ def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
         "`b = g_max − Δ/8`, Δ the goal range; PDLF's figure code), mean return over the goals, mean ± std over seeds:",
         "",
         *goals72.markdown(),
+        "",
+        "Goals outside the training range (extrapolation; `--goals extrapolate`: g_min − Δ/9, g_min − Δ/18, "
+        "g_max + Δ/18, g_max + Δ/9; direction tasks wrap around and have none), beside the return on the "
+        "nearest training goal:",
+        "",
+        *extrapolated.markdown(),
         "",
         "## Temporary injury (PDLF protocol)",
         "",
@@ -599,6 +858,21 @@ def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
         "",
         *perm.markdown(),
         "",
+        "## Goal switching within an episode",
+        "",
+        "One 1,000-step episode per env seed whose goal changes every 250 steps (`pdlf.goal_switching`: "
+        "halfcheetah_vel 2.125 → 5.5 → 3.25 → 7.75 m/s; swimmer_dir 0 → π/2 → −π → −π/2 rad, a square; every "
+        "goal on the training grid). The env's goal switches too, so the reward follows it. Tracking error: "
+        "mean over the second half of each 250-step segment of |v − v*| (m/s) or of the angle between the "
+        "heading of the 25-step mean velocity and the target (rad), mean ± std over seeds.",
+        "",
+        *switching_png,
+        "",
+        *switching.markdown(),
+        "",
+        *(["Videos (`pdlf render`, the centre, env seed 0): the goal-switching episode and the erasure of all fast "
+           "weights over steps 501–549 on the first training goal, with the goal and the step on each frame:", "",
+           *videos, ""] if (videos := _videos_section(args)) else []),
         "## Working memory (copy task, L = 8, D = 16)",
         "",
         f"`configs/copy.yaml` (popsize 256, {args.wm_generations} generations, 32 sequences per generation, "
@@ -643,7 +917,10 @@ def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
         f"`pdp` (PDP only: η, B, D), `hebb_abcd` (Najarro & Risi) and `none` (direct weights), and on "
         f"{ABLATION_TASK} also PDLF's own direct-weight baseline (`none_pdlf_neurons`: τ 2, threshold 1, biases, "
         f"tanh output; `configs/halfcheetah_vel_pdlf_direct.yaml`); {ABLATION_TASK} at the "
-        f"locomotion budget above (the `pdlf` and `none` rows are the runs above), and the copy task at L = 8, "
+        + ("locomotion budget above (the `pdlf` and `none` rows are the runs above)" if args.budget == "small" else
+           f"small locomotion budget (popsize {args.popsize}, {args.generations} generations, {args.episode_steps}-step "
+           "episodes), not the main runs'")
+        + f", and the copy task at L = 8, "
         f"D = 16 with {args.wm_generations} generations (`configs/copy.yaml`, the plastic agent's network). PDLF "
         "states that without PDP the networks diverge; a diverged member is one whose actions or env state "
         "became NaN/inf in an episode (it then gets the worst fitness).",
@@ -656,7 +933,7 @@ def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
     if discussion.is_file():
         text += ["## What this shows", "", discussion.read_text().strip(), ""]
     (docs / "results.md").write_text("\n".join(text))
-    tables = (training, goals, goals72, temp, perm, wm, pdlf_wm, assoc, assoc_grid, ablation, l2l)
+    tables = (training, goals, goals72, extrapolated, temp, perm, switching, wm, pdlf_wm, assoc, assoc_grid, ablation, l2l)
     results = {"command": command, "rows": [row for t in tables for row in t.records()]}
     (docs / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     return {f"{t}/{k}": v for (t, k), v in numbers.items()}
@@ -680,12 +957,15 @@ def reproducing_command(argv: list[str]) -> str:
 def run(args: argparse.Namespace) -> int:
     from pdlf.errors import ConfigError
 
+    if args.stages is None:
+        args.stages = ",".join(s for s in STAGES if args.budget == "full" or s != "videos")
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     for s in stages:
         if s not in STAGES:
             raise ConfigError(f"--stages has {s!r}: choose from {', '.join(STAGES)}")
     command = reproducing_command(sys.argv[1:])
-    for name, stage in (("train", stage_train), ("eval", stage_eval), ("injury", stage_injury), ("wm", stage_wm),
+    for name, stage in (("train", stage_train), ("eval", stage_eval), ("injury", stage_injury),
+                        ("switch", stage_switch), ("videos", stage_videos), ("wm", stage_wm),
                         ("pdlf_wm", stage_pdlf_wm), ("assoc", stage_assoc), ("assoc_grid", stage_assoc_grid),
                         ("ablation", stage_ablation),
                         ("l2l", stage_l2l)):
@@ -693,7 +973,8 @@ def run(args: argparse.Namespace) -> int:
             t0 = time.time()
             stage(args)
             # re-read before writing: stages run in parallel processes each add their own time
-            _save(args, "timings", {**(_load(args, "timings") or {}), name: time.time() - t0})
+            key = f"{name} ({args.budget} budget)" if name in LOCOMOTION_STAGES else name
+            _save(args, "timings", {**(_load(args, "timings") or {}), key: time.time() - t0})
     numbers = {}
     if "docs" in stages:
         numbers = stage_docs(args, command, _load(args, "timings") or {})

@@ -21,11 +21,11 @@ def test_report_trains_evaluates_and_writes_results(tmp_path):
             "--l2l-trials", "20", "--root", str(root), "--docs", str(docs)]
     assert main(argv) == 0
     for name in ("training_halfcheetah_vel.png", "injury_temporary_halfcheetah_vel.png",
-                 "injury_permanent_halfcheetah_vel.png", "l2l.png"):
+                 "injury_permanent_halfcheetah_vel.png", "goal_switching_halfcheetah_vel.png", "l2l.png"):
         assert (docs / name).stat().st_size > 1000
     text = (docs / "results.md").read_text()
     for heading in ("## Training curves", "## Seen versus unseen goals", "## Temporary injury",
-                    "## Permanent injury", "## Working memory", "## PDLF's own working-memory models",
+                    "## Permanent injury", "## Goal switching within an episode", "## Working memory", "## PDLF's own working-memory models",
                     "## Associative recall", "## Rule ablation", "## Learning to learn"):
         assert heading in text
     assert text.count("| halfcheetah_vel | plastic |") >= 4 and text.count("| halfcheetah_vel | direct |") >= 4
@@ -33,7 +33,8 @@ def test_report_trains_evaluates_and_writes_results(tmp_path):
     # results.json: one object per table row, with the per-seed numbers
     rows = json.loads((docs / "results.json").read_text())["rows"]
     tables = {r["table"] for r in rows}
-    assert tables == {"training", "goals", "goals_interp72", "temporary_injury", "permanent_injury", "wm", "pdlf_wm",
+    assert tables == {"training", "goals", "goals_interp72", "goals_extrapolated", "temporary_injury", "permanent_injury",
+                      "goal_switching", "wm", "pdlf_wm",
                       "assoc", "assoc_grid", "ablation", "l2l"}
     grid = [r for r in rows if r["table"] == "assoc_grid"]
     assert sorted({(r["L"], r["delay"]) for r in grid}) == [(4, 8), (4, 32), (8, 8), (8, 32), (16, 8), (16, 32)]
@@ -46,6 +47,10 @@ def test_report_trains_evaluates_and_writes_results(tmp_path):
         2.0, 1.0, True, "tanh") and pdlf_direct.rule.name == "none"
     assert all(r["diverged_members"] >= 0 and r["score"]["n"] == 1 for r in ablation.values())
     assert (root / "halfcheetah_vel__rule-scp__s0").is_dir() and (root / "ablation_copy" / "pdp__s0").is_dir()
+    switching = {r["agent"]: r for r in rows if r["table"] == "goal_switching"}
+    assert set(switching) == {"plastic", "direct"} and switching["plastic"]["error_units"] == "m/s"
+    assert switching["plastic"]["tracking_error"]["n"] == 1 and switching["plastic"]["tracking_error"]["mean"] > 0
+    assert [r["goal"] for r in rows if r["table"] == "goals_extrapolated" and r["agent"] == "direct"] == [0, 0.5, 10.5, 11]
     (g72,) = [r for r in rows if r["table"] == "goals_interp72" and r["agent"] == "plastic"]
     assert g72["interp72_return"]["n"] == 1 and g72["interp72_return"]["mean"] is not None
     assoc = {r["agent"]: r for r in rows if r["table"] == "assoc"}

@@ -60,3 +60,12 @@ def test_bad_values_give_one_line_naming_flag_value_and_forms(text, names):
     msg = str(err.value)
     assert "\n" not in msg and msg.startswith(f"--goals {text!r}: ") and names in msg
     assert all(name in msg for name in GOAL_SETS) and "comma-separated" in msg and "m/s" in msg
+
+
+def test_extrapolation_goals_lie_outside_the_range_and_direction_tasks_have_none():
+    cheetah = get_task("halfcheetah_vel")  # range [1, 10) m/s: Δ = 9, so Δ/9 = 1 and Δ/18 = 0.5
+    sel = parse_goals("extrapolate", cheetah)
+    np.testing.assert_allclose(sel.goals, [0.0, 0.5, 10.5, 11.0])
+    assert sel.outside.all() and not sel.seen.any()
+    with pytest.raises(ConfigError, match="swimmer_dir's goals are directions .*wrap around"):
+        parse_goals("extrapolate", get_task("swimmer_dir"))
