@@ -56,6 +56,7 @@ ABLATION_TASK = "halfcheetah_vel"
 PDLF_COPY = {(8, 16): (0.883, 0.789), (8, 32): (0.78, 0.67), (64, 0): (0.66, 0.57)}
 FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 HEADING_NOTE = "25-step mean"  # pdlf.goal_switching.HEADING_WINDOW
+SPEED_SMOOTH = 20  # steps of the moving average drawn for speed tasks in the goal-switching figure
 INJURY_STEPS = 1000  # PDLF's protocol: the damage window 501-549 inside 1000-step episodes
 # PDLF's published returns (spec §6), mean over the 8 training goals: task -> (plastic mean, plastic
 # std, direct-weight mean); its direct-weight baseline is its own network (our ``pdlf_direct`` kind)
@@ -639,7 +640,7 @@ def _switch_table_and_figures(args, docs: Path) -> tuple[Table, list[str]]:
     """Tracking error per task and kind, and one figure per task: the scheduled target and each
     kind's achieved forward velocity (speed tasks) or heading (direction tasks), mean ± std over runs."""
     from pdlf.goal_switching import heading_angle
-    from pdlf.plots import lines_with_spread
+    from pdlf.plots import lines_with_spread, moving_average
 
     table = Table("goal_switching", ["task", "agent", "seeds", "tracking error", "episode return"])
     figures = []
@@ -662,14 +663,15 @@ def _switch_table_and_figures(args, docs: Path) -> tuple[Table, list[str]]:
             if units == "rad":  # heading drawn as target + its wrapped difference: no jump at ±π
                 heading = np.moveaxis(heading_angle(np.moveaxis(velocity, 1, 0)), 0, 1)  # [runs, T, S]
                 achieved = target[:, None] + np.angle(np.exp(1j * (heading - target[:, None])))
-            else:
-                achieved = velocity[..., 0]
+            else:  # the per-step velocity of a running gait oscillates: a centred 20-step mean
+                achieved = np.apply_along_axis(moving_average, 1, velocity[..., 0], SPEED_SMOOTH)
             per_run = achieved.mean(axis=2)  # over env seeds: [runs, T]
             x = np.arange(1, len(target) + 1)
             series.setdefault("target", (x, target, np.zeros(len(x))))
             series[kind] = (x, per_run.mean(axis=0), per_run.std(axis=0))
         if series:
-            ylabel = f"heading of the {HEADING_NOTE} velocity (rad)" if units == "rad" else "forward velocity (m/s)"
+            ylabel = (f"heading of the {HEADING_NOTE} velocity (rad)" if units == "rad"
+                      else f"forward velocity, centred {SPEED_SMOOTH}-step mean (m/s)")
             lines_with_spread(docs / f"goal_switching_{task}.png", series, "step", ylabel,
                               f"{task}: target switched at steps {', '.join(str(a) for a, _ in schedule[1:])}",
                               markers=False)
