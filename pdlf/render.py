@@ -4,7 +4,7 @@
     schedule = parse_goal_schedule("1:1.0,334:2.5,667:0.5", loaded.spec, steps=1000)
     render_run(loaded, "cheetah.mp4", schedule=schedule, injury="temporary")
 
-The episode is one `pdlf.rollout.rollout` of batch size 1 with hooks: a `pdlf.perturb.GoalSwitch`
+The episode is one `pdlf.evaluation.evaluate_genome` rollout of batch size 1 with hooks: a `pdlf.perturb.GoalSwitch`
 bound to the env (a schedule switches the env's goal, so the reward and the observation follow),
 the injury's damage (``temporary``: `pdlf.injury.temporary_damage` ``erasure``, every fast weight
 set to 0 after each step of the window, default 501–549) and a `FrameRecorder`. After every step
@@ -27,6 +27,7 @@ partial file beside ``out`` and renamed when complete; an existing ``out`` is re
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import math
@@ -408,12 +409,9 @@ def render_run(
         ``{"out", "frames", "fps", "width", "height", "backend", "return", "task", "kind",
         "genome", "schedule", "injury", "window"}`` (``return``: the episode's return).
     """
-    from pdlf.envs import make_batched
-    from pdlf.evaluation import check_positive
+    from pdlf.evaluation import check_positive, evaluate_genome
     from pdlf.injury import check_window, temporary_damage
     from pdlf.perturb import GoalSwitch
-    from pdlf.rollout import rollout
-    from pdlf.snn.network import PlasticSNN
 
     check_positive(steps=steps, fps=fps)
     if width < 16 or height < 16:
@@ -432,13 +430,12 @@ def render_run(
     backend = gl_backend()
 
     # C MuJoCo whatever env.backend the run trained on (rendering reads its MjData), with the run's cone
-    env = make_batched(spec.name, 1, max_steps=steps, extrapolate=True, params=loaded.cfg.env.params,
-                       friction_cone=loaded.cfg.env.friction_cone)
-    switch = GoalSwitch(schedule, spec.goal_dim, env=env)
+    cfg = dataclasses.replace(loaded.cfg, env=dataclasses.replace(loaded.cfg.env, backend="mujoco", device="cpu"))
+    goal_at = GoalSwitch(schedule, spec.goal_dim).goal_at
     overlay = Overlay(width, height, lines=3 if injury else 2)
 
     def describe(step: int, time_s: float, total: float) -> list[tuple[str, tuple[int, int, int]]]:
-        texts = [(goal_text(spec, switch.goal_at(step)), TEXT),
+        texts = [(goal_text(spec, goal_at(step)), TEXT),
                  (f"step {step} / {steps}   t = {time_s:.2f} s   return {total:.1f}", TEXT)]
         if window is not None:
             hurt = window[0] <= step <= window[1]
@@ -449,24 +446,27 @@ def render_run(
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.stem}.partial{out.suffix}")
     damage = temporary_damage("erasure", window) if window else []
-    agent = PlasticSNN(spec.obs_dim, spec.act_dim, loaded.cfg.agent, loaded.cfg.rule)
-    renderer = None
+    made: dict = {}  # what the env hooks opened, closed below
+
+    def env_hooks(env):  # the env-bound goal switch and the frame recorder, after the damage
+        made["renderer"] = open_renderer(env.physics(0)[0], width, height)
+        made["recorder"] = FrameRecorder(env, made["renderer"], overlay, partial, fps, goal_at,
+                                         spec.goal_units == "rad", describe)
+        return [GoalSwitch(schedule, spec.goal_dim, env=env), made["recorder"]]
+
     try:
-        renderer = open_renderer(env.physics(0)[0], width, height)
-        recorder = FrameRecorder(env, renderer, overlay, partial, fps, switch.goal_at, spec.goal_units == "rad",
-                                 describe)
-        res = rollout(agent, env, weights.reshape(1, -1), np.array([schedule[0][1]]), np.array([seed]),
-                      agent_seeds=np.array([seed]), norm=loaded.norm, perturbations=[switch, *damage, recorder])
+        ev = evaluate_genome(cfg, weights, [schedule[0][1]], [seed], loaded.norm, perturbations=damage,
+                             episode_steps=steps, env_hooks=env_hooks)
+        recorder = made["recorder"]
         recorder.close()
         partial.replace(out)
     finally:
-        if renderer is not None:
-            renderer.close()
-        env.close()
+        if "renderer" in made:
+            made["renderer"].close()
         partial.unlink(missing_ok=True)
     return {
         "out": str(out), "frames": recorder.frames, "fps": recorder.fps, "width": width, "height": height,
-        "backend": backend, "return": float(res.returns[0]), "task": spec.name, "kind": loaded.kind,
+        "backend": backend, "return": float(ev.returns[0, 0]), "task": spec.name, "kind": loaded.kind,
         "genome": genome, "schedule": [list(s) for s in schedule], "injury": injury,
         "window": list(window) if window else None,
     }

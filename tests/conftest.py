@@ -10,6 +10,15 @@ import pytest  # noqa: E402
 
 
 @pytest.fixture
+def restore_affinity():
+    """The bench commands pin their process to one CPU; give pytest its CPUs back afterwards."""
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    yield
+    if cpus is not None:
+        os.sched_setaffinity(0, cpus)
+
+
+@pytest.fixture
 def local_ray():
     """A local Ray with 2 CPUs on 127.0.0.1, no dashboard; shut down afterwards."""
     import ray

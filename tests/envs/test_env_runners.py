@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -23,15 +22,6 @@ def test_pdlf_envs_table(capsys):
     out = capsys.readouterr().out
     assert out.splitlines()[0].split()[:2] == ["task", "gym"]
     assert "pdlf/AntDir-v0" in out and "[1, 10) m/s" in out
-
-
-@pytest.fixture
-def restore_affinity():
-    # the benchmark pins its process to one CPU; give pytest its CPUs back afterwards
-    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    yield
-    if cpus is not None:
-        os.sched_setaffinity(0, cpus)
 
 
 @pytest.mark.parametrize("task", ["hopper_vel", "swimmer_dir"])

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 from pathlib import Path
 
 import mujoco
@@ -333,15 +332,6 @@ def test_pdlf_train_runs_through_mjwarp(tmp_path, capsys, monkeypatch):
 
 
 # ------------------------------------------------------------------------------- benchmarks
-@pytest.fixture
-def restore_affinity():
-    # bench envs pins its process to one CPU; give pytest its CPUs back afterwards
-    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    yield
-    if cpus is not None:
-        os.sched_setaffinity(0, cpus)
-
-
 @needs_mjwarp
 def test_bench_envs_reports_mjwarp_and_the_c_reference(capsys, restore_affinity):
     from pdlf.cli import main
