@@ -7,6 +7,7 @@ import numpy as np
 from gymnasium import utils
 from gymnasium.envs.mujoco.ant_v5 import AntEnv
 
+from pdlf.array_namespace import namespace
 from pdlf.envs.locomotion import GoalEnvMixin, LocomotionKernel, control_cost, heading, reset_uniform_normal
 from pdlf.envs.tasks import TaskSpec, register_task
 
@@ -45,16 +46,18 @@ class AntDirKernel(LocomotionKernel):
 
     @staticmethod
     def observe(qpos, qvel, goal):
-        return np.concatenate([qpos[:, 2:], qvel, goal[:, None]], axis=1)
+        xp = namespace(qpos)
+        return xp.concatenate([qpos[:, 2:], qvel, goal[:, None]], axis=1)
 
     @staticmethod
     def reward(vel, action, goal, qpos, qvel, cfrc):
+        xp = namespace(vel)
         direction = heading(goal)
         forward = vel[:, 0] * direction[:, 0] + vel[:, 1] * direction[:, 1]
         ctrl = -control_cost(CTRL_COST_WEIGHT, action)
-        survive = np.full_like(forward, HEALTHY_REWARD)
-        forces = np.clip(cfrc.reshape(cfrc.shape[0], -1), *CONTACT_FORCE_RANGE)
-        contact = -CONTACT_COST_WEIGHT * np.sum(np.square(forces), axis=-1)
+        survive = xp.full_like(forward, HEALTHY_REWARD)
+        forces = xp.clip(cfrc.reshape(cfrc.shape[0], -1), *CONTACT_FORCE_RANGE)
+        contact = -CONTACT_COST_WEIGHT * xp.sum(xp.square(forces), axis=-1)
         terms = {
             "reward_forward": forward,
             "reward_ctrl": ctrl,
@@ -65,7 +68,8 @@ class AntDirKernel(LocomotionKernel):
 
     @staticmethod
     def terminated(qpos, qvel):
-        finite = np.isfinite(qpos).all(axis=1) & np.isfinite(qvel).all(axis=1)
+        xp = namespace(qpos)
+        finite = xp.isfinite(qpos).all(axis=1) & xp.isfinite(qvel).all(axis=1)
         z = qpos[:, 2]
         return ~(finite & (HEALTHY_Z[0] <= z) & (z <= HEALTHY_Z[1]))
 

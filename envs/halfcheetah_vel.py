@@ -7,6 +7,7 @@ import numpy as np
 from gymnasium import utils
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
+from pdlf.array_namespace import namespace
 from pdlf.envs.locomotion import GoalEnvMixin, LocomotionKernel, control_cost, quiet_settotalmass, reset_uniform_normal
 from pdlf.envs.tasks import TaskSpec, register_task
 
@@ -37,11 +38,13 @@ class HalfCheetahVelKernel(LocomotionKernel):
 
     @staticmethod
     def observe(qpos, qvel, goal):
-        return np.concatenate([qpos[:, 1:], qvel, goal[:, None]], axis=1)
+        xp = namespace(qpos)
+        return xp.concatenate([qpos[:, 1:], qvel, goal[:, None]], axis=1)
 
     @staticmethod
     def reward(vel, action, goal, qpos, qvel, cfrc):
-        velocity = -np.abs(vel[:, 0] - goal)
+        xp = namespace(vel)
+        velocity = -xp.abs(vel[:, 0] - goal)
         ctrl = -control_cost(CTRL_COST_WEIGHT, action)
         return velocity + ctrl, {"reward_velocity": velocity, "reward_ctrl": ctrl}
 

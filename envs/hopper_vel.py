@@ -7,6 +7,7 @@ import numpy as np
 from gymnasium import utils
 from gymnasium.envs.mujoco.hopper_v5 import HopperEnv
 
+from pdlf.array_namespace import namespace
 from pdlf.envs.locomotion import GoalEnvMixin, LocomotionKernel, control_cost
 from pdlf.envs.tasks import TaskSpec, register_task
 
@@ -40,20 +41,23 @@ class HopperVelKernel(LocomotionKernel):
 
     @staticmethod
     def observe(qpos, qvel, goal):
-        return np.concatenate([qpos[:, 1:], np.clip(qvel, -10.0, 10.0), goal[:, None]], axis=1)
+        xp = namespace(qpos)
+        return xp.concatenate([qpos[:, 1:], xp.clip(qvel, -10.0, 10.0), goal[:, None]], axis=1)
 
     @staticmethod
     def reward(vel, action, goal, qpos, qvel, cfrc):
-        velocity = -np.abs(vel[:, 0] - goal)
-        survive = np.full_like(velocity, HEALTHY_REWARD)
+        xp = namespace(vel)
+        velocity = -xp.abs(vel[:, 0] - goal)
+        survive = xp.full_like(velocity, HEALTHY_REWARD)
         ctrl = -control_cost(CTRL_COST_WEIGHT, action)
         terms = {"reward_velocity": velocity, "reward_survive": survive, "reward_ctrl": ctrl}
         return velocity + survive + ctrl, terms
 
     @staticmethod
     def terminated(qpos, qvel):
-        state = np.concatenate([qpos[:, 2:], qvel], axis=1)
-        healthy_state = np.all((HEALTHY_STATE[0] < state) & (state < HEALTHY_STATE[1]), axis=1)
+        xp = namespace(qpos)
+        state = xp.concatenate([qpos[:, 2:], qvel], axis=1)
+        healthy_state = xp.all((HEALTHY_STATE[0] < state) & (state < HEALTHY_STATE[1]), axis=1)
         z, angle = qpos[:, 1], qpos[:, 2]
         healthy_z = (HEALTHY_Z[0] < z) & (z < HEALTHY_Z[1])
         healthy_angle = (HEALTHY_ANGLE[0] < angle) & (angle < HEALTHY_ANGLE[1])

@@ -6,7 +6,9 @@ Each task is split in two pieces so that the gymnasium env and the batched stepp
 
 - a `LocomotionKernel`: pure, batched functions of simulator arrays (population axis first,
   ``qpos: [B, nq]``, ``qvel: [B, nv]``, ``goal: [B]``, ``action: [B, nu]``) that build the
-  observation, the reward terms and the termination flag;
+  observation, the reward terms and the termination flag. They take numpy arrays (C MuJoCo)
+  or torch tensors (MuJoCo Warp's device-resident state) alike: each calls the functions of
+  ``xp = pdlf.array_namespace.namespace(qpos)``, so tensors stay on their device;
 - a gymnasium env class, ``GoalEnvMixin`` + the stock v5 MuJoCo env, that steps one `MjData`
   and calls the kernel with ``B = 1``.
 
@@ -26,6 +28,7 @@ import mujoco
 import numpy as np
 from gymnasium.spaces import Box
 
+from pdlf.array_namespace import namespace
 from pdlf.envs.tasks import TaskSpec
 
 
@@ -132,7 +135,7 @@ class LocomotionKernel:
     @staticmethod
     def terminated(qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
         """``[B]`` bool: the episode ends (unhealthy). Default: never."""
-        return np.zeros(qpos.shape[0], dtype=bool)
+        return namespace(qpos).zeros_like(qpos[:, 0], dtype=bool)
 
 
 FRICTION_CONES = {"pyramidal": mujoco.mjtCone.mjCONE_PYRAMIDAL, "elliptic": mujoco.mjtCone.mjCONE_ELLIPTIC}
@@ -149,12 +152,14 @@ def set_friction_cone(model: mujoco.MjModel, cone: str) -> None:
 
 def heading(goal: np.ndarray) -> np.ndarray:
     """Unit vectors ``[B, 2]`` of direction goals ``[B]`` (rad)."""
-    return np.stack([np.cos(goal), np.sin(goal)], axis=-1)
+    xp = namespace(goal)
+    return xp.stack([xp.cos(goal), xp.sin(goal)], axis=-1)
 
 
 def control_cost(weight: float, action: np.ndarray) -> np.ndarray:
     """``weight * ||a||²`` per row of ``action [B, nu]``, shape ``[B]``."""
-    return weight * np.sum(np.square(action), axis=-1)
+    xp = namespace(action)
+    return weight * xp.sum(xp.square(action), axis=-1)
 
 
 class GoalEnvMixin:

@@ -16,12 +16,22 @@ How it runs:
   reads ``cfrc_ext`` (ant_dir), are captured once as a graph (a CUDA graph on a GPU; Warp
   replays it on the CPU too) and launched once per env step.
 - Observations, rewards and terminations come from the task's own `LocomotionKernel` (the same
-  functions the C path and the gymnasium env call), on one float64 host copy of the state per
-  step: one device-to-host transfer of ``B × (nq + nv + k + 6·nbody)`` floats on a GPU.
-- A member that is done is reset on the device (``mjw.reset_data`` with a mask) at the next step
-  and driven with zero control from then on, so a done world cannot wander off and crowd the
-  contact buffers the live worlds share; its observation stays frozen by `BatchedEnv`, and
-  `state` shows its terminal state until that next step.
+  functions the C path and the gymnasium env call; they take numpy arrays and torch tensors
+  alike). Two ways to step share the physics:
+
+  - the `BatchedEnv` contract (`reset`, `step`: numpy in and out), on one float64 host copy of
+    the state per step (one device-to-host transfer of ``B × (nq + nv + k + 6·nbody)`` floats on
+    a GPU): what evaluation, injury and analysis use, with their hooks on numpy arrays;
+  - the device-resident one (`reset_tensors`, `step_tensors`; ``resident = True``): actions in,
+    float32 observations and rewards and bool ``done`` out as torch tensors on the device,
+    computed there by the same kernels, with done members frozen by `torch.where`. Nothing is
+    copied to the host during an episode and nothing waits on the device: capacity overflows
+    are gathered on the device and checked once, by `check_capacity`, after the episode. The
+    rollout loop uses it with ``on_device=True`` (training: `pdlf.workers.RolloutEngine`).
+- A member that is done is reset on the device (``mjw.reset_data`` with a mask, inside the
+  captured step) at the next step and driven with zero control from then on, so a done world
+  cannot wander off and crowd the contact buffers the live worlds share; its observation stays
+  frozen, and `state` shows its terminal state until that next step.
 - Initial states are drawn exactly as the C path draws them (``gymnasium.utils.seeding`` with the
   member's seed, the kernel's ``reset_state``), then rounded to float32: the same seed starts
   both backends within float32 rounding of each other.
@@ -45,6 +55,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from types import ModuleType, SimpleNamespace
 from typing import Any, Iterator
 
@@ -54,7 +65,7 @@ from gymnasium.utils import seeding
 
 from pdlf.envs.locomotion import GoalEnvMixin, set_friction_cone
 from pdlf.envs.vector import BatchedEnv
-from pdlf.errors import ConfigError
+from pdlf.errors import ConfigError, ShapeError
 
 INSTALL = "pip install -e '.[gpu]'"
 DEFAULT_CACHE = "~/.cache/pdlf-warp"  # kernel cache when WARP_CACHE_PATH is not set
@@ -181,13 +192,22 @@ class MjWarpBatchedEnv(BatchedEnv):
         self._goals = np.zeros(B, dtype=np.float64)
         self._parked = np.zeros(B, dtype=bool)  # done worlds already reset (see `_step`)
         self._track = np.zeros((B, self._kernel.track_batch(self.state).shape[1]), dtype=np.float64)
+        with self.device_scope():
+            self._goals_t = torch.zeros(B, dtype=torch.float32, device=self.torch_device)
+        # device-resident episode state (`reset_tensors`): set there
+        self._done_t: torch.Tensor | None = None
+        self._parked_t = self._overflowed_t = self._obs_t = self._track_t = None
+        self._device_steps = 0
         self._graph = None
+        self._reset_in_graph = True  # the captured step begins with the masked reset (`_warm_up`)
         self._warm_up(capture)
 
     # ----------------------------------------------------------------------------- device work
     @contextlib.contextmanager
-    def _on_device(self) -> Iterator[None]:
-        """Warp launches on `device`; torch work on Warp's CUDA stream there, so both are ordered."""
+    def device_scope(self) -> Iterator[None]:
+        """Warp launches on `device`, and torch work on Warp's CUDA stream there, so both run in
+        one order. The rollout loop runs a whole device-resident episode, the agents' work
+        included, in this scope: one stream, no hand-offs between streams."""
         with self._wp.ScopedDevice(self.device):
             if self._torch_stream is not None:
                 with torch.cuda.stream(self._torch_stream):
@@ -195,8 +215,12 @@ class MjWarpBatchedEnv(BatchedEnv):
             else:
                 yield
 
-    def _env_step_kernels(self) -> None:
-        """The physics of one env step: ``frame_skip`` steps, then ``cfrc_ext`` if the reward reads it."""
+    def _env_step_kernels(self, reset: bool = True) -> None:
+        """One env step: reset the worlds flagged in the reset mask (members done since the last
+        step; ``reset=False``: not), then ``frame_skip`` physics steps, then ``cfrc_ext`` if the
+        reward reads it."""
+        if reset:
+            self._mjw.reset_data(self._m, self._d, reset=self._reset_mask)
         for _ in range(self._frame_skip):
             self._mjw.step(self._m, self._d)
         if self._kernel.needs_cfrc:  # as gymnasium's MujocoEnv: mj_rnePostConstraint after the step
@@ -205,28 +229,38 @@ class MjWarpBatchedEnv(BatchedEnv):
     def _warm_up(self, capture: bool) -> None:
         """Compile (or load from the cache) every kernel the env uses, then capture the step.
 
-        MuJoCo Warp defines its kernels on first use, so one eager env step and a masked reset
-        run before the capture; the state they leave is discarded by the next `reset`.
+        MuJoCo Warp defines its kernels on first use, so one eager env step (with its masked
+        reset) runs before the capture; the state it leaves is discarded by the next `reset`.
         """
         wp, mjw = self._wp, self._mjw
-        with self._on_device():
+        with self.device_scope():
             mjw.reset_data(self._m, self._d)
             mjw.forward(self._m, self._d)
             self._env_step_kernels()
-            mjw.reset_data(self._m, self._d, reset=self._reset_mask)
             if capture:
-                with wp.ScopedCapture() as cap:
-                    self._env_step_kernels()
+                try:
+                    with wp.ScopedCapture() as cap:
+                        self._env_step_kernels()
+                except Exception as err:  # the masked reset will not capture here: run it eagerly
+                    warnings.warn(f"MuJoCo Warp: the masked reset could not join the captured step ({err});"
+                                  " it runs as separate launches", RuntimeWarning, stacklevel=2)
+                    with wp.ScopedCapture() as cap:
+                        self._env_step_kernels(reset=False)
+                    self._reset_in_graph = False
                 self._graph = cap.graph
             wp.synchronize_device(self.device)
 
-    def _advance(self) -> None:
-        """One env step of every world: the captured graph, or the kernels one by one."""
-        with self._on_device():
-            if self._graph is not None:
-                self._wp.capture_launch(self._graph)
-            else:
+    def _advance(self, park: np.ndarray | torch.Tensor) -> None:
+        """One env step of every world, first resetting the worlds flagged in ``park [B]`` (bool,
+        host or device): the captured graph, or the kernels one by one."""
+        with self.device_scope():
+            self._mask_t.copy_(torch.as_tensor(park))
+            if self._graph is None:
                 self._env_step_kernels()
+                return
+            if not self._reset_in_graph:
+                self._mjw.reset_data(self._m, self._d, reset=self._reset_mask)
+            self._wp.capture_launch(self._graph)
 
     def _read_state(self, live: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """Host float64 copies ``(qpos [B, nq], qvel [B, nv], track [B, k], cfrc [B, nbody, 6] or
@@ -236,7 +270,7 @@ class MjWarpBatchedEnv(BatchedEnv):
         parts = [s.qpos, s.qvel, self._kernel.track_batch(s)]
         if self._kernel.needs_cfrc:
             parts.append(s.cfrc_ext.reshape(B, -1))
-        with self._on_device():
+        with self.device_scope():
             flat = torch.cat(parts, dim=1).to("cpu", torch.float64).numpy()
             overflow = self._overflow.to("cpu").numpy()
         self._check_overflow(overflow, live)
@@ -255,14 +289,18 @@ class MjWarpBatchedEnv(BatchedEnv):
                 f" capacity=(nconmax, njmax) than {CAPACITY[self.spec.name]} to MjWarpBatchedEnv"
             )
 
-    def _reset_worlds(self, worlds: np.ndarray) -> None:
-        """Reset the worlds flagged in ``worlds [B]`` (bool) to the model's defaults, ctrl zero."""
-        with self._on_device():
-            self._mask_t.copy_(torch.from_numpy(worlds))
-            self._mjw.reset_data(self._m, self._d, reset=self._reset_mask)
-
     # ------------------------------------------------------------------------------ contract
     def _reset(self, goals: np.ndarray, seeds: list[int]) -> np.ndarray:
+        self._start_episode(goals, seeds)
+        qpos, qvel, track, _ = self._read_state(np.ones(self.batch_size, dtype=bool))
+        self._track[:] = track
+        self._goals[:] = goals
+        self._parked[:] = False
+        return self._kernel.observe(qpos, qvel, self._goals)
+
+    def _start_episode(self, goals: np.ndarray, seeds: list[int]) -> None:
+        """Every world to its member's initial state (drawn on the host, as the C path draws it),
+        and the goals to the device; ``mj_forward`` fills the derived state (``subtree_com``)."""
         m, kernel, B = self._template.model, self._kernel, self.batch_size
         qpos0 = np.zeros((B, m.nq), dtype=np.float64)
         qvel0 = np.zeros((B, m.nv), dtype=np.float64)
@@ -271,31 +309,27 @@ class MjWarpBatchedEnv(BatchedEnv):
             rng, _ = seeding.np_random(seed)
             qpos0[b], qvel0[b] = kernel.reset_state(rng, init_qpos, init_qvel, self._noise)
         s = self.state
-        with self._on_device():
+        with self.device_scope():
             self._mjw.reset_data(self._m, self._d)
             s.qpos.copy_(torch.from_numpy(qpos0))
             s.qvel.copy_(torch.from_numpy(qvel0))
             self._mjw.forward(self._m, self._d)
-        qpos, qvel, track, _ = self._read_state(np.ones(B, dtype=bool))
-        self._track[:] = track
-        self._goals[:] = goals
-        self._parked[:] = False
-        return kernel.observe(qpos, qvel, self._goals)
+            self._goals_t.copy_(torch.from_numpy(goals))
 
     def _set_goals(self, goals: np.ndarray) -> None:
         self._goals[:] = goals  # the kernel reads them for every later reward and observation
+        with self.device_scope():
+            self._goals_t.copy_(torch.from_numpy(goals))
 
     def _step(self, actions, active):
         live = np.zeros(self.batch_size, dtype=bool)
         live[active] = True
         park = ~live & ~self._parked  # done since the last step: back to the initial state
-        if park.any():
-            self._reset_worlds(park)
-            self._parked |= park
+        self._parked |= park
         ctrl = np.where(live[:, None], actions, 0.0)  # parked worlds idle with zero control
-        with self._on_device():
+        with self.device_scope():
             self.state.ctrl.copy_(torch.from_numpy(ctrl))
-        self._advance()
+        self._advance(park)
         before = self._track.copy()
         qpos, qvel, track, cfrc = self._read_state(live)
         self._track[:] = track
@@ -304,3 +338,83 @@ class MjWarpBatchedEnv(BatchedEnv):
         reward, _ = kernel.reward(vel, actions, self._goals, qpos, qvel, cfrc)
         terminated = kernel.terminated(qpos, qvel)
         return kernel.observe(qpos, qvel, self._goals), reward, terminated
+
+    # ------------------------------------------------------------------- device-resident path
+    resident = True  # `reset_tensors` / `step_tensors` keep an episode on the device
+
+    def reset_tensors(self, goals: np.ndarray, seeds: np.ndarray) -> torch.Tensor:
+        """`reset`, with the observations left on the device.
+
+        Args:
+            goals, seeds: ``[B]`` each, checked as `reset` checks them.
+
+        Returns:
+            ``[B, obs_dim]`` float32 observations on `torch_device`. From here on use only
+            `step_tensors` (and `check_capacity`) until the next reset: the numpy contract's
+            ``done`` and ``steps`` are not kept up to date on this path.
+        """
+        goals = self._checked_goals(goals)
+        seeds = np.asarray(seeds)
+        if seeds.shape != (self.batch_size,) or not np.issubdtype(seeds.dtype, np.integer):
+            raise ShapeError(f"seeds must be {self.batch_size} integers, got shape {seeds.shape}, dtype {seeds.dtype}")
+        self._start_episode(goals, [int(x) for x in seeds])
+        self._goals[:] = goals
+        s = self.state
+        with self.device_scope():
+            self._track_t = self._kernel.track_batch(s).clone()
+            self._obs_t = self._kernel.observe(s.qpos, s.qvel, self._goals_t)
+            self._done_t = torch.zeros(self.batch_size, dtype=torch.bool, device=self.torch_device)
+            self._parked_t = torch.zeros_like(self._done_t)
+            self._overflowed_t = torch.zeros_like(self._overflow)  # capacity bits seen, per world
+        self._device_steps = 0
+        self._was_reset = True
+        self.done[:] = False
+        return self._obs_t.clone()
+
+    def step_tensors(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`step` on the device: nothing is copied to the host and nothing waits on the device.
+
+        Args:
+            actions: ``[B, act_dim]`` tensor (any float dtype; moved to `torch_device` if it is
+                elsewhere), unclipped as in `step`.
+
+        Returns:
+            ``obs [B, obs_dim]`` float32, ``reward [B]`` float32 (0 for members already done
+            before this step), ``done [B]`` bool: tensors on `torch_device`. Members done before
+            this step keep their observation; a step after every member is done changes nothing.
+        """
+        if self._done_t is None:
+            raise RuntimeError("call reset_tensors(goals, seeds) before step_tensors()")
+        if tuple(actions.shape) != (self.batch_size, self.act_dim):
+            raise ShapeError(f"actions must have shape ({self.batch_size}, {self.act_dim}), got {tuple(actions.shape)}")
+        s, kernel = self.state, self._kernel
+        with self.device_scope():
+            actions = actions.to(self.torch_device, torch.float32)
+            live = ~self._done_t
+            park = self._done_t & ~self._parked_t  # done since the last step: back to the initial state
+            self._parked_t |= park
+            s.ctrl.copy_(torch.where(live[:, None], actions, 0.0))  # parked worlds idle with zero control
+        self._advance(park)
+        with self.device_scope():
+            track = kernel.track_batch(s)
+            vel = (track - self._track_t) / self._dt
+            self._track_t.copy_(track)
+            cfrc = s.cfrc_ext if kernel.needs_cfrc else None
+            reward, _ = kernel.reward(vel, actions, self._goals_t, s.qpos, s.qvel, cfrc)
+            terminated = kernel.terminated(s.qpos, s.qvel)
+            self._obs_t = torch.where(live[:, None], kernel.observe(s.qpos, s.qvel, self._goals_t), self._obs_t)
+            self._overflowed_t |= torch.where(live, self._overflow & self._capacity_bits, 0)
+            self._done_t = self._done_t | (live & terminated)
+            self._device_steps += 1
+            if self._device_steps >= self.max_steps:
+                self._done_t = torch.ones_like(self._done_t)
+            return self._obs_t.clone(), torch.where(live, reward, 0.0), self._done_t.clone()
+
+    def check_capacity(self) -> None:
+        """`RuntimeError` if a live world overflowed its contact or constraint capacity during
+        the device-resident episode (one small device-to-host copy)."""
+        if self._overflowed_t is None:
+            return
+        with self.device_scope():
+            seen = self._overflowed_t.to("cpu").numpy()
+        self._check_overflow(seen, np.ones(self.batch_size, dtype=bool))

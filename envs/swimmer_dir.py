@@ -7,6 +7,7 @@ import numpy as np
 from gymnasium import utils
 from gymnasium.envs.mujoco.swimmer_v5 import SwimmerEnv
 
+from pdlf.array_namespace import namespace
 from pdlf.envs.locomotion import GoalEnvMixin, LocomotionKernel, control_cost, heading
 from pdlf.envs.tasks import TaskSpec, register_task
 
@@ -36,7 +37,8 @@ class SwimmerDirKernel(LocomotionKernel):
 
     @staticmethod
     def observe(qpos, qvel, goal):
-        return np.concatenate([qpos[:, 2:], qvel, goal[:, None]], axis=1)
+        xp = namespace(qpos)
+        return xp.concatenate([qpos[:, 2:], qvel, goal[:, None]], axis=1)
 
     @staticmethod
     def reward(vel, action, goal, qpos, qvel, cfrc):

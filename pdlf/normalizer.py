@@ -8,9 +8,10 @@ The goal columns (the last ``goal_dim``) are never normalised: the goal is appen
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 
 @dataclass
@@ -37,6 +38,30 @@ class ObsStats:
         return ObsStats(self.count + other.count, self.sum + other.sum, self.sumsq + other.sumsq)
 
 
+class DeviceObsStats:
+    """`ObsStats` gathered on a torch device without waiting on it: float64 sums of masked rows.
+
+    `add_batch` weights rows by the mask instead of selecting them (no device-to-host sync);
+    `to_host` returns the plain `ObsStats`, the only copy to the host.
+    """
+
+    def __init__(self, dim: int, device: torch.device) -> None:
+        self.count = torch.zeros((), dtype=torch.float64, device=device)
+        self.sum = torch.zeros(dim, dtype=torch.float64, device=device)
+        self.sumsq = torch.zeros(dim, dtype=torch.float64, device=device)
+
+    def add_batch(self, obs: torch.Tensor, mask: torch.Tensor) -> None:
+        """Add the rows of ``obs [B, dim]`` where ``mask [B]`` (bool) is True."""
+        w = mask.to(torch.float64)
+        rows = obs.to(torch.float64)
+        self.count += w.sum()
+        self.sum += w @ rows
+        self.sumsq += w @ (rows * rows)
+
+    def to_host(self) -> ObsStats:
+        return ObsStats(float(self.count), self.sum.cpu().numpy(), self.sumsq.cpu().numpy())
+
+
 @dataclass(frozen=True)
 class FrozenNorm:
     """``clip((obs - mean) / std, ±clip)`` on the first ``n_norm`` columns; the rest (goal) raw."""
@@ -45,12 +70,28 @@ class FrozenNorm:
     std: np.ndarray
     clip: float
     n_norm: int
+    _on_device: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def apply(self, obs: np.ndarray) -> np.ndarray:
         """``obs`` ``[B, dim]`` float64 → normalised ``[B, dim]`` float32."""
         out = obs.astype(np.float32, copy=True)
         k = self.n_norm
         out[:, :k] = np.clip((obs[:, :k] - self.mean) / self.std, -self.clip, self.clip)
+        return out
+
+    def apply_tensor(self, obs: torch.Tensor) -> torch.Tensor:
+        """`apply` on the tensor's device: ``obs [B, dim]`` → normalised ``[B, dim]`` float32.
+
+        The statistics go to the device once per `FrozenNorm` (float32 there: the result
+        matches `apply` to float32 rounding).
+        """
+        if obs.device not in self._on_device:
+            self._on_device[obs.device] = (torch.as_tensor(self.mean, dtype=torch.float32, device=obs.device),
+                                           torch.as_tensor(self.std, dtype=torch.float32, device=obs.device))
+        mean, std = self._on_device[obs.device]
+        k = self.n_norm
+        out = obs.to(torch.float32).clone()
+        out[:, :k] = torch.clip((out[:, :k] - mean) / std, -self.clip, self.clip)
         return out
 
 

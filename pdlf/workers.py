@@ -133,9 +133,10 @@ class RolloutEngine:
             stop = min(total, start + chunk)
             # the normaliser learns from the population's observations only, not the centre's
             stats_rows = member_idx[start:stop] != center_row if collect_stats and task.norm is not None else False
+            env = self._env(stop - start)
             res = rollout(
                 self.agent,
-                self._env(stop - start),
+                env,
                 genomes[start // rows : stop // rows],
                 goals[start:stop],
                 seeds[start:stop],
@@ -143,6 +144,7 @@ class RolloutEngine:
                 norm=task.norm,
                 collect_stats=stats_rows,
                 rows_per_genome=rows,
+                on_device=getattr(env, "resident", False),  # MuJoCo Warp: the episode stays on its device
             )
             returns[start:stop] = res.returns
             diverged[start:stop] = res.diverged

@@ -11,8 +11,10 @@ batch-episodes). Each figure is env-steps per second:
 - ``gym_steps_per_s``: one stock gymnasium env (``HalfCheetah-v5`` for halfcheetah_vel, …; the
   task's own id where no stock env exists) made with ``gym.make``, replaying the first episodes.
 
-``--backend mjwarp --device DEV`` times `make_batched` on MuJoCo Warp (``batched_steps_per_s``)
-and, in the same run, the C MuJoCo batched env on the same workload
+``--backend mjwarp --device DEV`` times `make_batched` on MuJoCo Warp (``batched_steps_per_s``,
+its numpy contract with one host copy of the state per step; ``device_resident_steps_per_s``, its
+`step_tensors` with actions already on the device) and, in the same run, the C MuJoCo batched env
+on the same workload
 (``mujoco_batched_steps_per_s``, ``ratio_to_mujoco_batched``); ``mjwarp_setup_s`` is the first
 env's construction (Warp start-up, kernels compiled or loaded from the cache, graph capture).
 ``agent_steps_per_s`` is the plastic SNN alone (rule pdlf, hidden 128) with ``--batch`` agents
@@ -97,6 +99,39 @@ def time_batched(task: str, work: Workload, record: bool, physics: dict | None =
         member_steps += int(lengths.sum())
         if record:
             work.lengths.append(lengths)
+        e += 1
+    return seconds, member_steps
+
+
+def time_resident(task: str, work: Workload, physics: dict) -> tuple[float, int]:
+    """Seconds and member-steps of MuJoCo Warp's device-resident stepping (`step_tensors`) over
+    the workload's first batch-episodes: actions already on the device, the device synchronised
+    at the end, member-steps counted from the ``done`` flags read after the clock stops. Like the
+    rollout loop, it asks whether every member is done only every `DEVICE_DONE_CHECK` steps."""
+    import torch
+
+    from pdlf.envs import make_batched
+    from pdlf.rollout import DEVICE_DONE_CHECK
+
+    env = make_batched(task, work.batch, max_steps=work.steps, **physics)
+    seconds, member_steps, e = 0.0, 0, 0
+    while member_steps < work.batch * work.steps:
+        actions = torch.as_tensor(work.actions(e), dtype=torch.float32, device=env.torch_device)
+        env.reset_tensors(work.goals(e), work.seeds(e))
+        alive = []
+        sync = torch.cuda.synchronize if env.torch_device.type == "cuda" else (lambda: None)
+        sync()
+        t0 = time.perf_counter()
+        done = torch.zeros(work.batch, dtype=torch.bool, device=env.torch_device)
+        for t in range(work.steps):
+            if t % DEVICE_DONE_CHECK == 0 and t and bool(done.all()):  # as the rollout loop asks
+                break
+            alive.append(~done)
+            _, _, done = env.step_tensors(actions[t])
+        sync()
+        seconds += time.perf_counter() - t0
+        env.check_capacity()
+        member_steps += int(torch.stack(alive).sum())
         e += 1
     return seconds, member_steps
 
@@ -193,6 +228,9 @@ def measure(task: str, batch: int, steps: int, repeats: int, seed: int, backend:
     reference = {**physics.physics(), "backend": "mujoco", "device": "cpu"}  # C MuJoCo, same cone
     stock_id = STOCK_IDS.get(task, spec.gym_id)
     cpu = pin_one_cpu()
+    import torch
+
+    torch.set_num_threads(1)  # one pinned CPU: more torch threads would only contend for it
     setup_s = None
     if backend == "mjwarp":  # the first env pays Warp's start-up and kernel loading: timed apart
         t0 = time.perf_counter()
@@ -203,12 +241,15 @@ def measure(task: str, batch: int, steps: int, repeats: int, seed: int, backend:
         space = probe.action_space
         probe.close()
         work = Workload(spec, batch, steps, seed, space.low, space.high)
-        best = {"batched": 0.0, "raw": None, "gym": 0.0, "mujoco_batched": None}
+        best = {"batched": 0.0, "raw": None, "gym": 0.0, "mujoco_batched": None, "resident": None}
         sizes = {}
         for r in range(repeats):
             seconds, n = time_batched(task, work, record=(r == 0), physics=physics.physics())
             best["batched"] = max(best["batched"], n / seconds)
             sizes["batched"] = n
+            if backend == "mjwarp":
+                seconds, n = time_resident(task, work, physics.physics())
+                best["resident"] = max(best["resident"] or 0.0, n / seconds)
             if backend != "mujoco":
                 seconds, n = time_batched(task, work, record=False, physics=reference)
                 best["mujoco_batched"] = max(best["mujoco_batched"] or 0.0, n / seconds)
@@ -238,6 +279,7 @@ def measure(task: str, batch: int, steps: int, repeats: int, seed: int, backend:
         "raw_physics_steps_per_s": None if raw_rate is None else round(raw_rate, 1),
         "ratio_to_raw_physics": None if raw_rate is None else round(best["batched"] / raw_rate, 3),
         "ratio_to_gym": round(best["batched"] / best["gym"], 3),
+        "device_resident_steps_per_s": None if best["resident"] is None else round(best["resident"], 1),
         "mujoco_batched_steps_per_s": None if c_rate is None else round(c_rate, 1),
         "ratio_to_mujoco_batched": None if c_rate is None else round(best["batched"] / c_rate, 3),
         "mjwarp_setup_s": None if setup_s is None else round(setup_s, 2),
@@ -269,6 +311,8 @@ def run(args: argparse.Namespace) -> int:
         (f"gymnasium {report['gym_id']}", report["gym_steps_per_s"]),
         ("raw physics", raw),
     ]
+    if report["device_resident_steps_per_s"] is not None:
+        rows.append(("device-resident (step_tensors)", report["device_resident_steps_per_s"]))
     if report["mujoco_batched_steps_per_s"] is not None:
         rows.append(("C MuJoCo batched", report["mujoco_batched_steps_per_s"]))
     rows.append((f"agent alone ({report['agent_device']}, agent-steps/s)", report["agent_steps_per_s"]))

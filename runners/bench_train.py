@@ -1,10 +1,11 @@
 """``pdlf bench train``: the whole training pipeline's env-steps/s against evotorch GymNE, one run.
 
 For each ``--workers`` count, a `Trainer` (plastic SNN, rule ``pdlf``, hidden 128, real Ray rollout
-workers, run directory in a temporary folder) runs ``--generations`` generations; the first is a
-warm-up that also waits for the workers to start, the rest are timed. In the same run it times
+workers, run directory in a temporary folder; ``--workers 0``: the rollouts in this process, as a
+run with ``ray.workers: 0``) runs ``--generations`` generations; the first is a warm-up that also
+waits for the workers to start, the rest are timed. In the same run it times
 evotorch's stock `GymNE` (linear policy, observation normalisation, one process) on the stock
-gymnasium env with the same population size and episode length, and the raw physics
+gymnasium env with the same population size and episode length (``--no-gymne``: not), and the raw physics
 (``mj_step`` × frame_skip on one ``MjData``).
 
 Prints one JSON object (``--json``) or a table. Key fields (env-steps/s throughout):
@@ -14,7 +15,8 @@ pipeline's share of one core's physics rate), ``evotorch_gymne_steps_per_s`` and
 ``speedup_vs_evotorch`` (pipeline / GymNE), ``worker_rss_mib`` (peak RSS of each worker).
 
 ``--backend mjwarp --device DEV`` runs the pipeline on MuJoCo Warp (env.backend / env.device; on
-a GPU the agents move there too, ``agent.device``, and each worker reserves one GPU) and, in the
+a GPU the agents move there too, ``agent.device``, each worker reserves one GPU, and the episodes
+stay on the device: `pdlf.rollout` with ``on_device``) and, in the
 same run, on C MuJoCo with the smallest worker count: ``mujoco_pipeline_steps_per_s`` and
 ``ratio_to_mujoco_pipeline``. ``agent_steps_per_s`` is the plastic SNN alone with as many agents as
 a worker steps together (``agent_batch``, from ``--max-batch``) on the agents' device.
@@ -45,7 +47,8 @@ STOCK_ENVS = {
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env", default="halfcheetah_vel", choices=sorted(STOCK_ENVS), help="task")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="Ray worker counts to time")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],
+                        help="Ray worker counts to time (0: rollouts in this process, no Ray)")
     parser.add_argument("--popsize", type=int, default=64, help="population size (both pipelines)")
     parser.add_argument("--generations", type=int, default=3, help="generations per run, the first untimed")
     parser.add_argument("--episode-steps", type=int, default=200, help="steps per episode (both pipelines)")
@@ -55,6 +58,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--friction-cone", default="pyramidal", help="pyramidal or elliptic, in either backend")
     parser.add_argument("--max-batch", type=int, default=128,
                         help="rollouts a worker steps together (ray.max_batch; a GPU wants thousands)")
+    parser.add_argument("--no-gymne", action="store_true", help="skip the evotorch GymNE reference (no evotorch needed)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -73,25 +77,25 @@ def pipeline_config(args: argparse.Namespace, workers: int, backend: str | None 
             "rule": {"name": "pdlf"},
             "es": {"popsize": args.popsize, "generations": args.generations, "seed": args.seed},
             # more workers than cores: share the cores rather than wait for a free one
-            "ray": {"workers": workers, "cpus_per_worker": min(1.0, (os.cpu_count() or 1) / workers),
-                    "gpus_per_worker": 1.0 if on_gpu else 0.0, "max_batch": args.max_batch},
+            "ray": {"workers": workers, "cpus_per_worker": min(1.0, (os.cpu_count() or 1) / max(1, workers)),
+                    "gpus_per_worker": 1.0 if on_gpu and workers else 0.0, "max_batch": args.max_batch},
             "log": {"tensorboard": False, "progress": False},
         }
     )
 
 
 def time_pipeline(args: argparse.Namespace, workers: int, backend: str | None = None) -> dict[str, Any]:
-    """Env-steps/s of ``Trainer.step`` after one warm-up generation, and the workers' peak RSS."""
-    import ray
-
+    """Env-steps/s of ``Trainer.step`` after one warm-up generation, and the workers' peak RSS
+    (``workers == 0``: the rollouts run in this process, without Ray)."""
     from pdlf.es.evaluator import Evaluator
     from pdlf.es.trainer import Trainer
-    from pdlf.workers import init_ray
+    from pdlf.workers import init_ray, peak_rss_mib
 
     cfg = pipeline_config(args, workers, backend)
     with tempfile.TemporaryDirectory(prefix="pdlf-bench-train-") as tmp:
         trainer = Trainer.create(cfg, Path(tmp) / "run")
-        init_ray()  # a fresh local Ray on loopback, shut down below
+        if workers:
+            init_ray()  # a fresh local Ray on loopback, shut down below
         try:
             trainer.evaluator = Evaluator(cfg)  # what Trainer.run does, without its loggers
             trainer.step()  # warm-up: includes the workers' start-up
@@ -100,12 +104,15 @@ def time_pipeline(args: argparse.Namespace, workers: int, backend: str | None = 
                 trainer.step()
             seconds = time.perf_counter() - t0
             steps = trainer.env_steps - steps0
-            rss = trainer.evaluator.worker_rss_mib()
+            rss = trainer.evaluator.worker_rss_mib() if workers else [peak_rss_mib()]
         finally:
             if trainer.evaluator is not None:
                 trainer.evaluator.close()
                 trainer.evaluator = None
-            ray.shutdown()
+            if workers:
+                import ray
+
+                ray.shutdown()
     return {"steps_per_s": steps / seconds, "env_steps": steps, "seconds": seconds, "worker_rss_mib": rss}
 
 
@@ -138,22 +145,23 @@ def run(args: argparse.Namespace) -> int:
 
     if args.generations < 2:
         raise ConfigError(f"--generations={args.generations}: need >= 2 (the first one is an untimed warm-up)")
-    if any(w < 1 for w in args.workers):
-        raise ConfigError(f"--workers {args.workers}: every count must be >= 1 (this benchmarks Ray workers)")
+    if any(w < 0 for w in args.workers):
+        raise ConfigError(f"--workers {args.workers}: every count must be >= 0 (0: in this process, no Ray)")
     if args.episode_steps < 1:
         raise ConfigError(f"--episode-steps={args.episode_steps}: must be >= 1")
     cfg = pipeline_config(args, 1)  # checks --backend, --device, --friction-cone and --max-batch
     spec = get_task(args.env)
     workers = sorted(set(args.workers))
-    import evotorch  # noqa: F401  (configures its logger on import; then quieten it)
+    if not args.no_gymne:
+        import evotorch  # noqa: F401  (configures its logger on import; then quieten it)
 
-    logging.getLogger("evotorch").setLevel(logging.WARNING)  # its INFO lines go to stdout
+        logging.getLogger("evotorch").setLevel(logging.WARNING)  # its INFO lines go to stdout
     torch.set_num_threads(1)  # GymNE and the driver on one thread, like each Ray worker
 
     load_before = os.getloadavg()[0]
     by_workers: dict[str, dict[str, Any]] = {str(w): time_pipeline(args, w) for w in workers}
     reference = time_pipeline(args, workers[0], "mujoco") if args.backend != "mujoco" else None
-    gymne = time_gymne(args, STOCK_ENVS[args.env])
+    gymne = None if args.no_gymne else time_gymne(args, STOCK_ENVS[args.env])
     goals = len(spec.train_goals())
     agent_batch = min(max(1, args.max_batch // goals) * goals, (args.popsize + 1) * goals)  # a worker's batch
     agent_rate = time_agent_steps(spec.obs_dim, spec.act_dim, agent_batch, cfg.agent.device)
@@ -186,8 +194,8 @@ def run(args: argparse.Namespace) -> int:
         "raw_physics_steps_per_s": round(raw, 1),
         "frame_skip": frame_skip,
         "ratio_to_raw_physics": round(base / raw, 4),
-        "evotorch_gymne_steps_per_s": round(gymne["steps_per_s"], 1),
-        "speedup_vs_evotorch": round(base / gymne["steps_per_s"], 3),
+        "evotorch_gymne_steps_per_s": None if gymne is None else round(gymne["steps_per_s"], 1),
+        "speedup_vs_evotorch": None if gymne is None else round(base / gymne["steps_per_s"], 3),
         "mujoco_pipeline_steps_per_s": None if reference is None else round(reference["steps_per_s"], 1),
         "ratio_to_mujoco_pipeline": None if reference is None else round(base / reference["steps_per_s"], 3),
         "agent_steps_per_s": round(agent_rate, 1),
@@ -196,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
         "max_batch": args.max_batch,
         "worker_rss_mib": {w: [round(x, 1) for x in r["worker_rss_mib"]] for w, r in by_workers.items()},
         "pipeline_env_steps_timed": {w: r["env_steps"] for w, r in by_workers.items()},
-        "gymne_env_steps_timed": gymne["env_steps"],
+        "gymne_env_steps_timed": None if gymne is None else gymne["env_steps"],
         "cpus": os.cpu_count(),
         # other processes' load makes the figures noisy: compare with "cpus"
         "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],

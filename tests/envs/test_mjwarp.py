@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import mujoco
@@ -47,8 +48,12 @@ PARITY = {
 }
 
 
+# Warp device of the parity tests: the CPU in CI; PDLF_TEST_MJWARP_DEVICE=cuda runs them on a GPU
+DEVICE = os.environ.get("PDLF_TEST_MJWARP_DEVICE", "cpu")
+
+
 def warp_env(task: str, batch: int, **kwargs):
-    return make_batched(task, batch, backend="mjwarp", device="cpu", **kwargs)
+    return make_batched(task, batch, backend="mjwarp", device=DEVICE, **kwargs)
 
 
 def c_trajectories(task: str, cone: str, qpos0: np.ndarray, qvel0: np.ndarray, actions: np.ndarray) -> np.ndarray:
@@ -76,13 +81,13 @@ def warp_trajectories(env, goals, seeds, actions) -> tuple[np.ndarray, np.ndarra
     """``(qpos0 [B, nq], qvel0 [B, nv], qpos [T, B, nq], alive [T, B])`` of a MuJoCo Warp env:
     its initial state, then its state after each step and whether the member was alive then."""
     env.reset(goals, seeds)
-    qpos0 = env.state.qpos.numpy().astype(np.float64)
-    qvel0 = env.state.qvel.numpy().astype(np.float64)
+    qpos0 = env.state.qpos.cpu().numpy().astype(np.float64)
+    qvel0 = env.state.qvel.cpu().numpy().astype(np.float64)
     qpos, alive = [], []
     for a in actions:
         alive.append(~env.done)
         env.step(a)
-        qpos.append(env.state.qpos.numpy().astype(np.float64))
+        qpos.append(env.state.qpos.cpu().numpy().astype(np.float64))
     return qpos0, qvel0, np.array(qpos), np.array(alive)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from pdlf.normalizer import FrozenNorm, ObsNormalizer, ObsStats
+from pdlf.normalizer import DeviceObsStats, FrozenNorm, ObsNormalizer, ObsStats
 from pdlf.rollout import rollout
 
 
@@ -268,3 +268,26 @@ def test_rollout_feeds_the_agent_normalised_observations_with_the_raw_goal():
     expected = np.column_stack([np.clip((raw[:, :2] - norm.mean) / norm.std, -5, 5), raw[:, 2]])
     np.testing.assert_allclose(first, expected.astype(np.float32))
     assert first[0, 2] == 50.0 and first[1, 2] == -60.0
+
+
+def test_apply_tensor_matches_apply_and_keeps_the_goal_raw():
+    norm = FrozenNorm(mean=np.array([1.0, -1.0]), std=np.array([4.0, 0.5]), clip=5.0, n_norm=2)
+    obs = np.array([[1.0, -0.5, 50.0], [11.0, -9.0, -60.0], [-30.0, 2.0, 0.25]])
+    out = norm.apply_tensor(torch.from_numpy(obs).float())
+    assert out.dtype == torch.float32
+    np.testing.assert_allclose(out.numpy(), norm.apply(obs), rtol=1e-6)
+    np.testing.assert_array_equal(out.numpy()[:, 2], obs[:, 2].astype(np.float32))
+    assert out.numpy()[2, 0] == -5.0 and out.numpy()[1, 1] == -5.0  # clipped to ±clip
+
+
+def test_device_obs_stats_equal_the_host_statistics_of_the_masked_rows():
+    rng = np.random.default_rng(3)
+    host, dev = ObsStats.zeros(4), DeviceObsStats(4, torch.device("cpu"))
+    for _ in range(3):
+        obs, mask = rng.normal(size=(6, 4)), rng.random(6) < 0.5
+        host.add_batch(obs, mask)
+        dev.add_batch(torch.from_numpy(obs).float(), torch.from_numpy(mask))
+    got = dev.to_host()
+    assert got.count == host.count > 0
+    np.testing.assert_allclose(got.sum, host.sum, rtol=1e-6, atol=1e-6)  # the rows as float32
+    np.testing.assert_allclose(got.sumsq, host.sumsq, rtol=1e-6, atol=1e-6)
