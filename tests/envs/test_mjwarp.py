@@ -372,3 +372,33 @@ def test_bench_train_reports_mjwarp_and_the_c_reference(capsys):
     ratio = report["pipeline_steps_per_s"] / report["mujoco_pipeline_steps_per_s"]
     assert report["ratio_to_mujoco_pipeline"] == pytest.approx(ratio, rel=1e-2)
     assert report["pipeline_env_steps_timed"]["1"] == (2 + 1) * 8 * 10 and report["agent_batch"] == 24
+
+
+@needs_mjwarp
+@pytest.mark.integration
+def test_a_ray_worker_trains_on_mjwarp_with_the_numbers_of_the_driver(tmp_path, capsys):
+    """The device-resident rollouts run inside a Ray worker (how `ray.gpus_per_worker` workers run
+    them on a GPU) and give the in-process run's fitness to float32 rounding."""
+    import csv
+
+    from pdlf.cli import main
+
+    def train(workers: int) -> list[dict]:
+        run = tmp_path / f"w{workers}"
+        code = main(["train", str(ROOT / "configs/halfcheetah_vel.yaml"), "env.backend=mjwarp", "env.device=cpu",
+                     "es.popsize=4", "es.generations=2", f"ray.workers={workers}", "ray.cpus_per_worker=1",
+                     "env.episode_steps=15", "agent.hidden=[16]", "log.progress=false", "log.tensorboard=false",
+                     "--run-dir", str(run), "--json"])
+        assert code == 0
+        capsys.readouterr()
+        with open(run / "metrics.csv") as f:
+            return list(csv.DictReader(f))
+
+    local, remote = train(0), train(1)
+    assert len(local) == len(remote) == 2
+    keys = ["fitness/center", "fitness/mean", "fitness/best", *(f"goal/{g}" for g in range(8))]
+    for a, b in zip(local, remote):
+        assert a["env_steps"] == b["env_steps"]
+        for key in keys:
+            assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-6), key
+    assert b["health/workers_alive"] == "1"
