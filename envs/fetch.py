@@ -54,7 +54,8 @@ from __future__ import annotations
 import gymnasium
 import numpy as np
 
-from pdlf.envs.target_reaching import TWO_PI, TargetReachEnv, body_linear_velocities
+from pdlf.envs.reaching_kernels import FetchKernel
+from pdlf.envs.target_reaching import TWO_PI, TargetReachEnv
 from pdlf.envs.tasks import TaskSpec, register_task
 
 TASK = register_task(
@@ -105,10 +106,8 @@ class FetchEnv(TargetReachEnv):
             render_mode=render_mode,
             **mujoco_kwargs,
         )
-        self._torso = self.model.body("torso").id
-        self._limbs = np.array([self.model.body(n).id for n in LIMB_BODIES])
-        self._all = np.concatenate([[self._torso], self._limbs])
-        self._touch = np.concatenate([self.model.sensor(n).adr for n in FEET])
+        self.kernel = FetchKernel(self.model, LIMB_BODIES, FEET, self.dt)
+        self._torso = self.kernel.torso
 
     # ---- state read-outs ---------------------------------------------------------------
     @property
@@ -116,56 +115,13 @@ class FetchEnv(TargetReachEnv):
         """Torso orientation, ``[3, 3]``: columns are the torso's x (forward), y, z (up) axes."""
         return self.data.xmat[self._torso].reshape(3, 3)
 
-    def _point(self) -> np.ndarray:
-        return self.data.xpos[self._torso]
-
-    def _target_offset(self, point: np.ndarray) -> np.ndarray:
-        offset = self.target - point
-        offset[2] = 0.0  # targets lie on the floor: distance and direction are horizontal
-        return offset
-
-    def _initial_state(self) -> tuple[np.ndarray, np.ndarray]:
+    def _initial_state(self, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+        rng = self.np_random if rng is None else rng
         s = self._reset_noise_scale
         qpos = self.init_qpos.copy()
-        qpos[7:] += self.np_random.uniform(-s, s, self.model.nq - 7)  # joints only: stand upright
-        qvel = self.init_qvel + s * self.np_random.standard_normal(self.model.nv)
+        qpos[7:] += rng.uniform(-s, s, self.model.nq - 7)  # joints only: stand upright
+        qvel = self.init_qvel + s * rng.standard_normal(self.model.nv)
         return qpos, qvel
-
-    # ---- reward ------------------------------------------------------------------------
-    def _reward_terms(
-        self, delta: np.ndarray, direction: np.ndarray, hit: bool
-    ) -> dict[str, float]:
-        rot = self.torso_rotation
-        return {
-            "reward_height": 0.1 * self.dt * float(self.data.xpos[self._torso, 2]),
-            "reward_move": 0.1 * float(delta @ direction),
-            "reward_upright": 0.1 * self.dt * float(rot[2, 2]),
-            "reward_hit": float(rot[:, 0] @ direction) if hit else 0.0,
-        }
-
-    # ---- observation -------------------------------------------------------------------
-    def _get_obs(self) -> np.ndarray:
-        rot = self.torso_rotation
-        torso = self.data.xpos[self._torso]
-        offset = self._target_offset(torso)
-        distance = np.linalg.norm(offset)
-        direction = rot.T @ (offset / max(distance, 1e-9))
-        limbs = (self.data.xpos[self._limbs] - torso) @ rot  # rows: rot.T @ (p - torso)
-        velocities = body_linear_velocities(self.model, self.data, self._all) @ rot
-        angular = rot.T @ self.data.cvel[self._torso, :3]
-        contacts = (self.data.sensordata[self._touch] > 0.0).astype(np.float64)
-        return np.concatenate(
-            [
-                rot[:, 0],
-                rot[:, 2],
-                [distance],
-                direction,
-                limbs.ravel(),
-                velocities.ravel(),
-                angular,
-                contacts,
-            ]
-        )
 
 
 gymnasium.register(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gymnasium as gym
-import numpy as np
 from gymnasium import utils
 from gymnasium.envs.mujoco.hopper_v5 import HopperEnv
 

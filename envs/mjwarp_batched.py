@@ -1,7 +1,7 @@
 """The locomotion tasks on MuJoCo Warp: `B` worlds of one model stepped together on a device.
 
 ``make_batched(task, B, backend="mjwarp", device=...)`` (a run config's ``env.backend: mjwarp``)
-builds a `MjWarpBatchedEnv`: the `BatchedEnv` contract of `pdlf.envs.vector` (goals and seeds in,
+builds a `MjWarpBatchedEnv` (fetch and ur5e: its subclass `pdlf.envs.mjwarp_reaching.MjWarpReachEnv`): the `BatchedEnv` contract of `pdlf.envs.vector` (goals and seeds in,
 ``[B, act_dim]`` actions in, float64 ``obs``/``reward`` and bool ``done`` out, members frozen once
 done) for ant_dir, swimmer_dir, halfcheetah_vel and hopper_vel, simulated by MuJoCo Warp
 (``mujoco_warp``, on NVIDIA Warp) on ``device`` (``cpu``, ``cuda``, ``cuda:N``).
@@ -72,12 +72,14 @@ DEFAULT_CACHE = "~/.cache/pdlf-warp"  # kernel cache when WARP_CACHE_PATH is not
 
 # per-world contact (nconmax) and constraint-row (njmax) capacities. Largest seen in C MuJoCo over
 # 4 x 1000 steps of random actions up to 3x the actuator range (ncon, nefc): swimmer 0/2,
-# hopper 5/18, half-cheetah 7/31, ant 5/25; these leave 2x or more headroom.
+# hopper 5/18, half-cheetah 7/31, ant 5/25, fetch 5/25, ur5e 0/1; these leave 2x or more headroom.
 CAPACITY: dict[str, tuple[int, int]] = {
     "swimmer_dir": (8, 16),
     "hopper_vel": (16, 64),
     "halfcheetah_vel": (16, 64),
     "ant_dir": (16, 64),
+    "fetch": (16, 64),  # C MuJoCo: 5 / 25
+    "ur5e": (4, 16),  # C MuJoCo: 0 / 1 (no contacts; a joint limit)
 }
 # overflow bits that mean lost contacts or constraints (not: solver iteration limits)
 _CAPACITY_BITS = ("NEFC", "NJMAX_NNZ", "BROADPHASE", "NARROWPHASE", "CCD")
@@ -143,6 +145,9 @@ class MjWarpBatchedEnv(BatchedEnv):
             ``cfrc_ext [B, nbody, 6]``, float32, world ``b`` = member ``b``.
     """
 
+    # the simulator arrays shared as torch tensors (`state`); subclasses add what their kernels read
+    STATE_FIELDS: tuple[str, ...] = ("qpos", "qvel", "ctrl", "subtree_com", "cfrc_ext")
+
     def __init__(
         self,
         env_cls: type[GoalEnvMixin],
@@ -159,7 +164,7 @@ class MjWarpBatchedEnv(BatchedEnv):
         wp, mjw = load_warp()
         self._wp, self._mjw = wp, mjw
         self._template = env_cls()
-        self._kernel = env_cls.kernel
+        self._kernel = self._template.kernel
         mjm = self._template.model
         set_friction_cone(mjm, friction_cone)
         self._dt = self._template.dt
@@ -173,13 +178,7 @@ class MjWarpBatchedEnv(BatchedEnv):
             self._d = mjw.make_data(mjm, nworld=B, nconmax=nconmax, njmax=njmax)
             self._reset_mask = wp.zeros(B, dtype=bool)
         d = self._d
-        self.state = SimpleNamespace(
-            qpos=wp.to_torch(d.qpos),
-            qvel=wp.to_torch(d.qvel),
-            ctrl=wp.to_torch(d.ctrl),
-            subtree_com=wp.to_torch(d.subtree_com),
-            cfrc_ext=wp.to_torch(d.cfrc_ext),
-        )
+        self.state = SimpleNamespace(**{name: wp.to_torch(getattr(d, name)) for name in self.STATE_FIELDS})
         self._overflow = wp.to_torch(d.overflow)
         self._mask_t = wp.to_torch(self._reset_mask)
         self.torch_device = self.state.qpos.device
@@ -191,7 +190,7 @@ class MjWarpBatchedEnv(BatchedEnv):
         self._capacity_bits = sum(int(getattr(mjw.OverflowType, name)) for name in _CAPACITY_BITS)
         self._goals = np.zeros(B, dtype=np.float64)
         self._parked = np.zeros(B, dtype=bool)  # done worlds already reset (see `_step`)
-        self._track = np.zeros((B, self._kernel.track_batch(self.state).shape[1]), dtype=np.float64)
+        self._track: np.ndarray | None = None  # host path: `track` after the last step (`_reset`)
         with self.device_scope():
             self._goals_t = torch.zeros(B, dtype=torch.float32, device=self.torch_device)
         # device-resident episode state (`reset_tensors`): set there
@@ -225,6 +224,10 @@ class MjWarpBatchedEnv(BatchedEnv):
             self._mjw.step(self._m, self._d)
         if self._kernel.needs_cfrc:  # as gymnasium's MujocoEnv: mj_rnePostConstraint after the step
             self._mjw.rne_postconstraint(self._m, self._d)
+        if getattr(self._kernel, "needs_refresh", False):  # kinematics of the state after the step
+            self._mjw.kinematics(self._m, self._d)
+            self._mjw.com_pos(self._m, self._d)
+            self._mjw.com_vel(self._m, self._d)
 
     def _warm_up(self, capture: bool) -> None:
         """Compile (or load from the cache) every kernel the env uses, then capture the step.
@@ -293,7 +296,7 @@ class MjWarpBatchedEnv(BatchedEnv):
     def _reset(self, goals: np.ndarray, seeds: list[int]) -> np.ndarray:
         self._start_episode(goals, seeds)
         qpos, qvel, track, _ = self._read_state(np.ones(self.batch_size, dtype=bool))
-        self._track[:] = track
+        self._track = track.copy()
         self._goals[:] = goals
         self._parked[:] = False
         return self._kernel.observe(qpos, qvel, self._goals)

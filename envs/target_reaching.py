@@ -24,6 +24,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
 
+from pdlf.envs.reaching_kernels import ReachKernel, distance_and_direction, linear_velocities, one_world
 from pdlf.envs.tasks import TaskSpec
 
 ASSETS = Path(__file__).parent / "assets"
@@ -35,19 +36,20 @@ def body_linear_velocities(
 ) -> np.ndarray:
     """World-frame linear velocity of each body's frame origin, ``[len(ids), 3]`` (m/s).
 
-    Same result as `mujoco.mj_objectVelocity` (`mjOBJ_XBODY`, world orientation), vectorised:
-    `cvel` holds (angular, linear) velocity about the subtree centre of mass of the body's root.
+    Same result as `mujoco.mj_objectVelocity` (`mjOBJ_XBODY`, world orientation), vectorised
+    (`pdlf.envs.reaching_kernels.linear_velocities` on this one world).
     """
-    cvel = data.cvel[ids]  # [n, 6]
-    offset = data.xpos[ids] - data.subtree_com[model.body_rootid[ids]]
-    return cvel[:, 3:] + np.cross(cvel[:, :3], offset)
+    ids = np.asarray(ids)
+    return linear_velocities(one_world(data), ids, model.body_rootid[ids])[0]
 
 
 class TargetReachEnv(MujocoEnv):
     """Base class: goal handling, target drawing and hits for a MuJoCo body reaching targets.
 
-    Subclasses set the class attributes below and implement `_point` (position of the point
-    that reaches, after `_refresh`), `_target_offset`, `_reward_terms` and `_get_obs`.
+    Subclasses set the class attributes below and, in ``__init__``, `kernel`: the task's
+    `pdlf.envs.reaching_kernels.ReachKernel`, which computes the point that reaches, the target
+    offset, the reward terms and the observation (for this one world here; for many on MuJoCo
+    Warp).
     """
 
     metadata = {"render_modes": ["human", "rgb_array", "depth_array"]}
@@ -92,9 +94,11 @@ class TargetReachEnv(MujocoEnv):
         """The goal (first target's angle, rad) of the current episode."""
         return self._episode_goal
 
-    def _draw_target(self, angle: float) -> np.ndarray:
+    def _draw_target(self, angle: float, rng: np.random.Generator | None = None) -> np.ndarray:
+        """A target at ``angle`` (rad) and a distance drawn from `rng` (default ``np_random``)."""
+        rng = self.np_random if rng is None else rng
         d_min, d_span = self.target_distance
-        dist = d_min + d_span * self.np_random.uniform()
+        dist = d_min + d_span * rng.uniform()
         return np.array([dist * np.cos(angle), dist * np.sin(angle), self.target_height])
 
     def set_target(self, target: np.ndarray) -> None:
@@ -125,11 +129,13 @@ class TargetReachEnv(MujocoEnv):
     def _get_reset_info(self) -> dict:
         return {"goal": self._episode_goal, "target_x": self.target[0], "target_y": self.target[1]}
 
-    def _initial_state(self) -> tuple[np.ndarray, np.ndarray]:
-        """Initial (qpos, qvel): the model's pose with uniform noise on the joints."""
+    def _initial_state(self, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Initial (qpos, qvel): the model's pose with uniform noise on the joints, drawn from
+        `rng` (default ``np_random``)."""
+        rng = self.np_random if rng is None else rng
         s = self._reset_noise_scale
-        qpos = self.init_qpos + self.np_random.uniform(-s, s, self.model.nq)
-        qvel = self.init_qvel + s * self.np_random.standard_normal(self.model.nv)
+        qpos = self.init_qpos + rng.uniform(-s, s, self.model.nq)
+        qvel = self.init_qvel + s * rng.standard_normal(self.model.nv)
         return qpos, qvel
 
     def step(self, action: np.ndarray):
@@ -138,8 +144,8 @@ class TargetReachEnv(MujocoEnv):
         self._refresh()
         point = self._point()
         offset = self._target_offset(point)
-        distance = float(np.linalg.norm(offset))
-        direction = offset / max(distance, 1e-9)
+        distances, directions = distance_and_direction(offset[None])
+        distance, direction = float(distances[0]), directions[0]
         hit = distance < self.hit_radius
         terms = self._reward_terms(point - before, direction, hit)
         reward = float(sum(terms.values()))
@@ -168,17 +174,20 @@ class TargetReachEnv(MujocoEnv):
         mujoco.mj_comPos(self.model, self.data)
         mujoco.mj_comVel(self.model, self.data)
 
-    # ---- to implement ------------------------------------------------------------------
+    # ---- the task's kernel (`pdlf.envs.reaching_kernels`) on this one world ------------------
+    kernel: ReachKernel  # set by the subclass's __init__
+
     def _point(self) -> np.ndarray:
-        raise NotImplementedError
+        return self.kernel.point(one_world(self.data))[0]
 
     def _target_offset(self, point: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        return self.kernel.target_offset(point[None], self.target[None])[0]
 
     def _reward_terms(
         self, delta: np.ndarray, direction: np.ndarray, hit: bool
     ) -> dict[str, float]:
-        raise NotImplementedError
+        terms = self.kernel.reward_terms(one_world(self.data), delta[None], direction[None], np.array([hit]))
+        return {name: float(value[0]) for name, value in terms.items()}
 
     def _get_obs(self) -> np.ndarray:
-        raise NotImplementedError
+        return self.kernel.observe(one_world(self.data), self.target[None])[0]

@@ -57,7 +57,8 @@ from __future__ import annotations
 import gymnasium
 import numpy as np
 
-from pdlf.envs.target_reaching import TWO_PI, TargetReachEnv, body_linear_velocities
+from pdlf.envs.reaching_kernels import UR5eKernel
+from pdlf.envs.target_reaching import TWO_PI, TargetReachEnv
 from pdlf.envs.tasks import TaskSpec, register_task
 
 TASK = register_task(
@@ -107,45 +108,13 @@ class UR5eEnv(TargetReachEnv):
             render_mode=render_mode,
             **mujoco_kwargs,
         )
-        self._wrist = self.model.site("wrist").id
-        self._links = np.array([self.model.body(n).id for n in LINKS])
+        self.kernel = UR5eKernel(self.model, LINKS)
+        self._wrist = self.kernel.wrist
 
     @property
     def wrist_rotation(self) -> np.ndarray:
         """Wrist (flange) orientation, ``[3, 3]``: columns are its x, y (forward), z (up) axes."""
         return self.data.site_xmat[self._wrist].reshape(3, 3)
-
-    def _point(self) -> np.ndarray:
-        return self.data.site_xpos[self._wrist]
-
-    def _target_offset(self, point: np.ndarray) -> np.ndarray:
-        return self.target - point
-
-    def _reward_terms(
-        self, delta: np.ndarray, direction: np.ndarray, hit: bool
-    ) -> dict[str, float]:
-        return {
-            "reward_move": 0.1 * float(delta @ direction),
-            "reward_hit": 1.0 if hit else 0.0,
-        }
-
-    def _get_obs(self) -> np.ndarray:
-        rot = self.wrist_rotation
-        offset = self._target_offset(self._point())
-        distance = np.linalg.norm(offset)
-        direction = rot.T @ (offset / max(distance, 1e-9))
-        return np.concatenate(
-            [
-                rot[:, 1],
-                rot[:, 2],
-                [distance],
-                direction,
-                self.data.xpos[self._links].ravel(),
-                body_linear_velocities(self.model, self.data, self._links).ravel(),
-                self.data.qpos,
-                self.data.qvel,
-            ]
-        )
 
 
 gymnasium.register(

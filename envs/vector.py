@@ -20,7 +20,8 @@ Two implementations share that contract:
   task's gym id, each reset with ``seed`` and ``options={"goal": g}`` and stepped in turn.
 
 A third, `pdlf.envs.mjwarp_batched.MjWarpBatchedEnv`, steps the four locomotion tasks on MuJoCo
-Warp (``backend="mjwarp"``, on the CPU or a GPU): same contract, same kernels, float32 physics.
+Warp (``backend="mjwarp"``, on the CPU or a GPU): same contract, same kernels, float32 physics;
+`pdlf.envs.mjwarp_reaching.MjWarpReachEnv` does the same for fetch and ur5e (`REACH_ENVS`).
 ``make_batched(..., backend=, device=, friction_cone=)`` chooses (a run config's ``env.backend``,
 ``env.device``, ``env.friction_cone``: ``EnvConfig.physics()``); ``friction_cone`` is set on the
 MuJoCo model of either backend.
@@ -53,17 +54,22 @@ import numpy as np
 from gymnasium.utils import seeding
 
 from pdlf.envs.ant_dir import AntDirEnv
+from pdlf.envs.fetch import FetchEnv
 from pdlf.envs.halfcheetah_vel import HalfCheetahVelEnv
 from pdlf.envs.hopper_vel import HopperVelEnv
 from pdlf.envs.locomotion import GoalEnvMixin, set_friction_cone
 from pdlf.envs.swimmer_dir import SwimmerDirEnv
 from pdlf.envs.tasks import TaskSpec, get_task
+from pdlf.envs.ur5e import UR5eEnv
 from pdlf.errors import ConfigError, ShapeError, UnknownNameError
 
 # tasks with a fast path: task name -> its gymnasium env class (which carries the kernel)
 KERNEL_ENVS: dict[str, type[GoalEnvMixin]] = {
     cls.task.name: cls for cls in (AntDirEnv, SwimmerDirEnv, HalfCheetahVelEnv, HopperVelEnv)
 }
+# target-reaching tasks: task name -> env class (its instances carry a `ReachKernel`); on C MuJoCo
+# they step as `GymBatchedEnv`, on MuJoCo Warp as `pdlf.envs.mjwarp_reaching.MjWarpReachEnv`
+REACH_ENVS: dict[str, type] = {cls.task.name: cls for cls in (FetchEnv, UR5eEnv)}
 
 
 class _Member(NamedTuple):
@@ -398,8 +404,13 @@ def make_batched(
     if not isinstance(params, Mapping):
         raise ConfigError(f"env.params must be a mapping of names to values, got {params!r}")
     spec.check_params(params)
-    if backend == "mjwarp":
-        from pdlf.envs.mjwarp_batched import MjWarpBatchedEnv  # imports warp: only when used
+    if backend == "mjwarp":  # imports warp: only when used
+        if task in REACH_ENVS:
+            from pdlf.envs.mjwarp_reaching import MjWarpReachEnv
+
+            return MjWarpReachEnv(REACH_ENVS[task], batch_size, max_steps, extrapolate, device=device,
+                                  friction_cone=friction_cone)
+        from pdlf.envs.mjwarp_batched import MjWarpBatchedEnv
 
         return MjWarpBatchedEnv(KERNEL_ENVS[task], batch_size, max_steps, extrapolate, device=device,
                                 friction_cone=friction_cone)

@@ -18,8 +18,8 @@ import torch
 
 # the numpy functions a kernel may call as ``xp.NAME`` (each exists under this name in the torch
 # namespace too, with numpy's ``axis=`` keyword and numpy's meaning)
-NUMPY_NAMES = ("abs", "all", "clip", "concatenate", "cos", "full_like", "isfinite", "sin", "square",
-               "stack", "sum", "where", "zeros_like")
+NUMPY_NAMES = ("abs", "all", "clip", "concatenate", "cos", "einsum", "full_like", "isfinite", "sin", "sqrt",
+               "square", "stack", "sum", "where", "zeros_like")
 
 
 def _zeros_like(x: torch.Tensor, dtype: Any = None) -> torch.Tensor:
@@ -38,9 +38,11 @@ torch_namespace = SimpleNamespace(
     clip=torch.clip,
     concatenate=torch.concatenate,
     cos=torch.cos,
+    einsum=torch.einsum,
     full_like=torch.full_like,
     isfinite=torch.isfinite,
     sin=torch.sin,
+    sqrt=torch.sqrt,
     square=torch.square,
     stack=torch.stack,
     sum=torch.sum,

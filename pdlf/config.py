@@ -30,7 +30,7 @@ from pdlf.snn.network import AgentConfig
 
 BACKENDS = ("mujoco", "mjwarp")
 FRICTION_CONES = ("pyramidal", "elliptic")
-MJWARP_TASKS = ("ant_dir", "swimmer_dir", "halfcheetah_vel", "hopper_vel")  # tasks MuJoCo Warp simulates
+MJWARP_TASKS = ("ant_dir", "swimmer_dir", "halfcheetah_vel", "hopper_vel", "fetch", "ur5e")  # tasks MuJoCo Warp simulates
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 SEARCHERS = ("pgpe", "snes", "xnes", "cem", "cmaes", "openai_es")
 OPTIMIZERS = ("adam", "clipup", "sgd")
@@ -52,7 +52,7 @@ class EnvConfig:
             ``{length: 8, delay: 16}``; empty for the locomotion tasks.
         backend: physics engine: ``mujoco`` (C MuJoCo, the reference) or ``mjwarp`` (MuJoCo
             Warp, one world per episode on ``device``; the optional extra ``pip install -e
-            '.[gpu]'``; ant_dir, swimmer_dir, halfcheetah_vel and hopper_vel).
+            '.[gpu]'``; ant_dir, swimmer_dir, halfcheetah_vel, hopper_vel, fetch and ur5e).
         device: where ``mjwarp`` simulates: ``cpu``, ``cuda`` or ``cuda:N`` (``mujoco``: cpu only).
         friction_cone: MuJoCo's contact friction cone, set on the model in either backend:
             ``pyramidal`` (the models' own) or ``elliptic`` (the two engines agree under it on
