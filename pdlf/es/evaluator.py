@@ -118,7 +118,8 @@ class _Generation:
 
 
 class Evaluator:
-    """Evaluates generations in-process (``ray.workers: 0``) or on a pool of Ray actors.
+    """Evaluates generations in-process (``ray.workers: 0``, on one torch thread like a worker)
+    or on a pool of Ray actors.
 
     ``worker_cls`` replaces `RolloutWorker` (a class with its methods) as the actor class: a seam
     for tests that inject hung or faulty workers.
@@ -132,6 +133,9 @@ class Evaluator:
         self.pool: WorkerPool | None = None
         self._recent: deque[float] = deque(maxlen=2 * self.n_slices)  # slice seconds, last ~2 generations
         if cfg.ray.workers == 0:
+            # one torch thread, as in each Ray worker: the rollouts' tensors are small, and runs
+            # that share a machine's cores slowed 5-20x with a thread per core each (measured)
+            torch.set_num_threads(1)
             self._engine = RolloutEngine(cfg)
         else:
             self.pool = WorkerPool(cfg, worker_cls)

@@ -247,3 +247,16 @@ def test_train_or_reuse_reuses_extends_replaces_and_refuses_to_shrink(tmp_path):
     assert (run / "metrics.csv").read_bytes() == metrics
     assert train_or_reuse(tiny("es.generations=1", "es.seed=4"), run, replace=True)["generations"] == 1
     assert len(read_metrics(run)) == 1
+
+
+def test_in_process_rollouts_use_one_torch_thread_like_a_worker():
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        evaluator = Evaluator(config_from_dict({"env": {"name": "swimmer_dir"}, "ray": {"workers": 0}}))
+        assert torch.get_num_threads() == 1
+        evaluator.close()
+    finally:
+        torch.set_num_threads(before)
