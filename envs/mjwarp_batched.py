@@ -1,10 +1,11 @@
 """The locomotion tasks on MuJoCo Warp: `B` worlds of one model stepped together on a device.
 
 ``make_batched(task, B, backend="mjwarp", device=...)`` (a run config's ``env.backend: mjwarp``)
-builds a `MjWarpBatchedEnv` (fetch and ur5e: its subclass `pdlf.envs.mjwarp_reaching.MjWarpReachEnv`): the `BatchedEnv` contract of `pdlf.envs.vector` (goals and seeds in,
+builds a `MjWarpBatchedEnv`: the `BatchedEnv` contract of `pdlf.envs.vector` (goals and seeds in,
 ``[B, act_dim]`` actions in, float64 ``obs``/``reward`` and bool ``done`` out, members frozen once
 done) for ant_dir, swimmer_dir, halfcheetah_vel and hopper_vel, simulated by MuJoCo Warp
-(``mujoco_warp``, on NVIDIA Warp) on ``device`` (``cpu``, ``cuda``, ``cuda:N``).
+(``mujoco_warp``, on NVIDIA Warp) on ``device`` (``cpu``, ``cuda``, ``cuda:N``). Its subclass
+`pdlf.envs.mjwarp_reaching.MjWarpReachEnv` does the same for fetch and ur5e.
 
 How it runs:
 
