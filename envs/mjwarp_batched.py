@@ -302,9 +302,9 @@ class MjWarpBatchedEnv(BatchedEnv):
         self._parked[:] = False
         return self._kernel.observe(qpos, qvel, self._goals)
 
-    def _start_episode(self, goals: np.ndarray, seeds: list[int]) -> None:
-        """Every world to its member's initial state (drawn on the host, as the C path draws it),
-        and the goals to the device; ``mj_forward`` fills the derived state (``subtree_com``)."""
+    def _initial_states(self, goals: np.ndarray, seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """``(qpos0 [B, nq], qvel0 [B, nv])``: each member's initial state, drawn on the host from
+        its seed as the C path draws it (subclasses may draw more per member, in its order)."""
         m, kernel, B = self._template.model, self._kernel, self.batch_size
         qpos0 = np.zeros((B, m.nq), dtype=np.float64)
         qvel0 = np.zeros((B, m.nv), dtype=np.float64)
@@ -312,6 +312,12 @@ class MjWarpBatchedEnv(BatchedEnv):
         for b, seed in enumerate(seeds):  # the C path's draws, member by member
             rng, _ = seeding.np_random(seed)
             qpos0[b], qvel0[b] = kernel.reset_state(rng, init_qpos, init_qvel, self._noise)
+        return qpos0, qvel0
+
+    def _start_episode(self, goals: np.ndarray, seeds: list[int]) -> None:
+        """Every world to its member's initial state (`_initial_states`), and the goals to the
+        device; ``mj_forward`` fills the derived state (``subtree_com``, ``xpos``, ...)."""
+        qpos0, qvel0 = self._initial_states(goals, seeds)
         s = self.state
         with self.device_scope():
             self._mjw.reset_data(self._m, self._d)
@@ -363,10 +369,8 @@ class MjWarpBatchedEnv(BatchedEnv):
             raise ShapeError(f"seeds must be {self.batch_size} integers, got shape {seeds.shape}, dtype {seeds.dtype}")
         self._start_episode(goals, [int(x) for x in seeds])
         self._goals[:] = goals
-        s = self.state
         with self.device_scope():
-            self._track_t = self._kernel.track_batch(s).clone()
-            self._obs_t = self._kernel.observe(s.qpos, s.qvel, self._goals_t)
+            self._obs_t = self._first_device_obs()
             self._done_t = torch.zeros(self.batch_size, dtype=torch.bool, device=self.torch_device)
             self._parked_t = torch.zeros_like(self._done_t)
             self._overflowed_t = torch.zeros_like(self._overflow)  # capacity bits seen, per world
@@ -391,28 +395,39 @@ class MjWarpBatchedEnv(BatchedEnv):
             raise RuntimeError("call reset_tensors(goals, seeds) before step_tensors()")
         if tuple(actions.shape) != (self.batch_size, self.act_dim):
             raise ShapeError(f"actions must have shape ({self.batch_size}, {self.act_dim}), got {tuple(actions.shape)}")
-        s, kernel = self.state, self._kernel
         with self.device_scope():
             actions = actions.to(self.torch_device, torch.float32)
             live = ~self._done_t
             park = self._done_t & ~self._parked_t  # done since the last step: back to the initial state
             self._parked_t |= park
-            s.ctrl.copy_(torch.where(live[:, None], actions, 0.0))  # parked worlds idle with zero control
+            self.state.ctrl.copy_(torch.where(live[:, None], actions, 0.0))  # parked worlds idle with zero control
         self._advance(park)
         with self.device_scope():
-            track = kernel.track_batch(s)
-            vel = (track - self._track_t) / self._dt
-            self._track_t.copy_(track)
-            cfrc = s.cfrc_ext if kernel.needs_cfrc else None
-            reward, _ = kernel.reward(vel, actions, self._goals_t, s.qpos, s.qvel, cfrc)
-            terminated = kernel.terminated(s.qpos, s.qvel)
-            self._obs_t = torch.where(live[:, None], kernel.observe(s.qpos, s.qvel, self._goals_t), self._obs_t)
+            obs, reward, terminated = self._device_outcome(actions, live)
+            self._obs_t = torch.where(live[:, None], obs, self._obs_t)
             self._overflowed_t |= torch.where(live, self._overflow & self._capacity_bits, 0)
             self._done_t = self._done_t | (live & terminated)
             self._device_steps += 1
             if self._device_steps >= self.max_steps:
                 self._done_t = torch.ones_like(self._done_t)
             return self._obs_t.clone(), torch.where(live, reward, 0.0), self._done_t.clone()
+
+    def _first_device_obs(self) -> torch.Tensor:
+        """``[B, obs_dim]`` observations of the state `_start_episode` left (on the device)."""
+        s = self.state
+        self._track_t = self._kernel.track_batch(s).clone()
+        return self._kernel.observe(s.qpos, s.qvel, self._goals_t)
+
+    def _device_outcome(self, actions: torch.Tensor, live: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(obs [B, obs_dim], reward [B], terminated [B])`` of the step just simulated, for every
+        world (`step_tensors` masks the members in ``live [B]``); ``actions [B, act_dim]`` float32."""
+        s, kernel = self.state, self._kernel
+        track = kernel.track_batch(s)
+        vel = (track - self._track_t) / self._dt
+        self._track_t.copy_(track)
+        cfrc = s.cfrc_ext if kernel.needs_cfrc else None
+        reward, _ = kernel.reward(vel, actions, self._goals_t, s.qpos, s.qvel, cfrc)
+        return kernel.observe(s.qpos, s.qvel, self._goals_t), reward, kernel.terminated(s.qpos, s.qvel)
 
     def check_capacity(self) -> None:
         """`RuntimeError` if a live world overflowed its contact or constraint capacity during

@@ -30,7 +30,6 @@ from pdlf.envs.mjwarp_batched import MjWarpBatchedEnv
 from pdlf.envs.reaching_kernels import STATE_FIELDS, distance_and_direction
 from pdlf.envs.target_reaching import TWO_PI, TargetReachEnv
 from pdlf.envs.vector import BatchedEnv
-from pdlf.errors import ShapeError
 
 
 class MjWarpReachEnv(MjWarpBatchedEnv):
@@ -49,14 +48,15 @@ class MjWarpReachEnv(MjWarpBatchedEnv):
                  extrapolate: bool = False, **kwargs) -> None:
         super().__init__(env_cls, batch_size, max_steps, extrapolate, **kwargs)
         self._hit_radius = float(env_cls.hit_radius)
-        self._targets_t: torch.Tensor | None = None  # [B, max_steps + 1, 3]: the member's targets in order
+        self._drawn_targets: np.ndarray | None = None  # [B, max_steps + 1, 3], drawn at reset
+        self._targets_t: torch.Tensor | None = None  # the same on the device: each member's targets in order
         self._hits_t = self._target_t = self._point_t = None
 
     # ------------------------------------------------------------------------- episode start
-    def _draw_episodes(self, goals: np.ndarray, seeds: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(qpos0 [B, nq], qvel0 [B, nv], targets [B, max_steps + 1, 3])`` drawn from each
-        member's ``np_random`` in the C path's order: first target, initial state, then the
-        target after each possible hit (an angle U[0, 2 pi), then a distance)."""
+    def _initial_states(self, goals: np.ndarray, seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """``(qpos0 [B, nq], qvel0 [B, nv])``, drawn from each member's ``np_random`` in the C
+        path's order: first target, initial state, then the target after each possible hit (an
+        angle U[0, 2 pi), then a distance); the targets wait in `_drawn_targets` ``[B, K + 1, 3]``."""
         t = self._template
         B, K = self.batch_size, self.max_steps
         m = t.model
@@ -70,74 +70,31 @@ class MjWarpReachEnv(MjWarpBatchedEnv):
             u = rng.random(2 * K)  # the scalar draws of K hits, in order: (angle, distance) pairs
             angle, dist = TWO_PI * u[0::2], d_min + d_span * u[1::2]
             targets[b, 1:] = np.stack([dist * np.cos(angle), dist * np.sin(angle), np.full(K, t.target_height)], axis=1)
-        return qpos0, qvel0, targets
-
-    def _start_episode(self, goals: np.ndarray, seeds: list[int]) -> None:
-        qpos0, qvel0, targets = self._draw_episodes(goals, seeds)
-        s = self.state
-        with self.device_scope():
-            self._mjw.reset_data(self._m, self._d)
-            s.qpos.copy_(torch.from_numpy(qpos0))
-            s.qvel.copy_(torch.from_numpy(qvel0))
-            self._mjw.forward(self._m, self._d)
-            self._mjw.kinematics(self._m, self._d)  # the refreshed kinematics, as after a step
-            self._mjw.com_pos(self._m, self._d)
-            self._mjw.com_vel(self._m, self._d)
-            self._targets_t = torch.as_tensor(targets, dtype=torch.float32, device=self.torch_device)
-            self._hits_t = torch.zeros(self.batch_size, dtype=torch.int64, device=self.torch_device)
-            self._target_t = self._targets_t[:, 0].clone()
-            self._point_t = self._kernel.point(s).clone()
+        self._drawn_targets = targets
+        return qpos0, qvel0
 
     # -------------------------------------------------------------------- device-resident path
-    def reset_tensors(self, goals: np.ndarray, seeds: np.ndarray) -> torch.Tensor:
-        goals = self._checked_goals(goals)
-        seeds = np.asarray(seeds)
-        if seeds.shape != (self.batch_size,) or not np.issubdtype(seeds.dtype, np.integer):
-            raise ShapeError(f"seeds must be {self.batch_size} integers, got shape {seeds.shape}, dtype {seeds.dtype}")
-        self._start_episode(goals, [int(x) for x in seeds])
-        self._goals[:] = goals
-        with self.device_scope():
-            self._obs_t = self._kernel.observe(self.state, self._target_t)
-            self._done_t = torch.zeros(self.batch_size, dtype=torch.bool, device=self.torch_device)
-            self._parked_t = torch.zeros_like(self._done_t)
-            self._overflowed_t = torch.zeros_like(self._overflow)
-        self._device_steps = 0
-        self._was_reset = True
-        self.done[:] = False
-        return self._obs_t.clone()
+    def _first_device_obs(self) -> torch.Tensor:
+        self._targets_t = torch.as_tensor(self._drawn_targets, dtype=torch.float32, device=self.torch_device)
+        self._hits_t = torch.zeros(self.batch_size, dtype=torch.int64, device=self.torch_device)
+        self._target_t = self._targets_t[:, 0].clone()
+        self._point_t = self._kernel.point(self.state).clone()
+        return self._kernel.observe(self.state, self._target_t)
 
-    def step_tensors(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """`MjWarpBatchedEnv.step_tensors` for a reaching task: a member whose point comes
-        within the hit radius is paid the hit term and its next target is placed at once (the
-        observation already shows it). ``info``-style terms are not returned."""
-        if self._done_t is None:
-            raise RuntimeError("call reset_tensors(goals, seeds) before step_tensors()")
-        if tuple(actions.shape) != (self.batch_size, self.act_dim):
-            raise ShapeError(f"actions must have shape ({self.batch_size}, {self.act_dim}), got {tuple(actions.shape)}")
+    def _device_outcome(self, actions: torch.Tensor, live: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A member whose point comes within the hit radius is paid the hit term and its next
+        target is placed at once (the observation already shows it); reaching never ends early."""
         s, kernel = self.state, self._kernel
-        with self.device_scope():
-            actions = actions.to(self.torch_device, torch.float32)
-            live = ~self._done_t
-            park = self._done_t & ~self._parked_t
-            self._parked_t |= park
-            s.ctrl.copy_(torch.where(live[:, None], actions, 0.0))
-        self._advance(park)
-        with self.device_scope():
-            point = kernel.point(s)
-            delta = point - self._point_t
-            self._point_t.copy_(point)
-            distance, direction = distance_and_direction(kernel.target_offset(point, self._target_t))
-            hit = live & (distance < self._hit_radius)
-            reward = sum(kernel.reward_terms(s, delta, direction, hit).values())
-            self._hits_t += hit
-            rows = torch.arange(self.batch_size, device=self.torch_device)
-            self._target_t = torch.where(hit[:, None], self._targets_t[rows, self._hits_t], self._target_t)
-            self._obs_t = torch.where(live[:, None], kernel.observe(s, self._target_t), self._obs_t)
-            self._overflowed_t |= torch.where(live, self._overflow & self._capacity_bits, 0)
-            self._device_steps += 1
-            if self._device_steps >= self.max_steps:
-                self._done_t = torch.ones_like(self._done_t)
-            return self._obs_t.clone(), torch.where(live, reward, 0.0), self._done_t.clone()
+        point = kernel.point(s)
+        delta = point - self._point_t
+        self._point_t.copy_(point)
+        distance, direction = distance_and_direction(kernel.target_offset(point, self._target_t))
+        hit = live & (distance < self._hit_radius)
+        reward = sum(kernel.reward_terms(s, delta, direction, hit).values())
+        self._hits_t += hit
+        rows = torch.arange(self.batch_size, device=self.torch_device)
+        self._target_t = torch.where(hit[:, None], self._targets_t[rows, self._hits_t], self._target_t)
+        return kernel.observe(s, self._target_t), reward, torch.zeros_like(live)
 
     @property
     def targets(self) -> torch.Tensor:
