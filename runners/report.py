@@ -589,7 +589,7 @@ def _injury_tables_and_figures(args, docs: Path) -> tuple[Table, Table]:
 
     shown = (0.0, 0.3, 0.6, 0.9)
     temp = Table("temporary_injury", ["task", "agent", "condition", "pre-injury reward/step", "lowest reward/step",
-                                      "steps to recover 90 %", "seeds recovered"])
+                                      "reward/step, last 100 steps", "steps to recover 90 %", "seeds recovered"])
     perm = Table("permanent_injury", ["task", "agent", *(f"lost {f:g}" for f in shown)])
     for task in args.tasks:
         kinds = kinds_for(args, task)
@@ -600,7 +600,7 @@ def _injury_tables_and_figures(args, docs: Path) -> tuple[Table, Table]:
         fractions = permanent[0]["fractions"] if permanent else None
         for kind in kinds:
             for cond in ("erasure", "silencing"):
-                pre, low, rec, ok = [], [], [], 0
+                pre, low, final, rec, ok = [], [], [], [], 0
                 for res in temporary:
                     entry = _run_result(res, kind)
                     if entry is None:
@@ -608,13 +608,16 @@ def _injury_tables_and_figures(args, docs: Path) -> tuple[Table, Table]:
                     c = entry["conditions"][cond]
                     pre.append(c["pre"])
                     low.append(c["min"])
+                    final.append(c["final"])
                     rec.append(c["recovery_steps"])
                     ok += bool(c["recovered"])
                     curves.setdefault(f"{kind}, {cond}", []).append(c["curve"])
                 if pre:
-                    temp.add([task, kind, cond, _fmt(pre, 2), _fmt(low, 2), _fmt(rec, 0), f"{ok}/{len(pre)}"],
+                    temp.add([task, kind, cond, _fmt(pre, 2), _fmt(low, 2), _fmt(final, 2), _fmt(rec, 0),
+                              f"{ok}/{len(pre)}"],
                              {"task": task, "agent": kind, "condition": cond, "pre_reward_per_step": stat_record(pre),
-                              "lowest_reward_per_step": stat_record(low), "recovery_steps": stat_record(rec),
+                              "lowest_reward_per_step": stat_record(low), "final_reward_per_step": stat_record(final),
+                              "recovery_steps": stat_record(rec),
                               "seeds_recovered": ok, "seeds": len(pre)})
             for res in permanent:
                 entry = _run_result(res, kind)
@@ -846,9 +849,11 @@ def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
         "## Temporary injury (PDLF protocol)",
         "",
         "All fast weights erased after each of steps 501–549 (erasure), or all transmission blocked over "
-        "the same steps with the weights kept (silencing). The same damage objects are applied to both "
-        "agents. Recovery: first step after the window from which the 20-step moving average stays at or "
-        "above min + 0.9 (pre − min) for 20 steps (`pdlf injury` docstring).",
+        "the same steps with the weights kept (silencing). The same damage objects are applied to every "
+        "agent. Pre-injury: mean reward per step over the 100 steps before the window; last 100 steps: the "
+        "same over the episode's last 100, to set against it. Recovery: first step after the window from "
+        "which the 20-step moving average stays at or above min + 0.9 (pre − min) for 20 steps (`pdlf "
+        "injury` docstring); an agent can come most of the way back without meeting it.",
         "",
         *[f"![temporary injury {t}](injury_temporary_{t}.png)" for t in args.tasks],
         "",

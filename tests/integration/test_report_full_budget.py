@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from pdlf.cli import main
@@ -60,8 +61,13 @@ def test_full_budget_trains_exports_and_reports_only_what_exists(tmp_path):
     extrapolated = [r for r in rows if r["table"] == "goals_extrapolated" and r["agent"] == "plastic"]
     assert [r["goal"] for r in extrapolated] == [0.0, 0.5, 10.5, 11.0]
     assert all(r["return"]["n"] == 1 and r["nearest_training_goal_return"]["n"] == 1 for r in extrapolated)
-    temporary = {(r["agent"], r["condition"]) for r in rows if r["table"] == "temporary_injury"}
-    assert temporary == {(k, c) for k in ("plastic", "direct") for c in ("erasure", "silencing")}
+    temporary = {(r["agent"], r["condition"]): r for r in rows if r["table"] == "temporary_injury"}
+    assert set(temporary) == {(k, c) for k in ("plastic", "direct") for c in ("erasure", "silencing")}
+    # the last-100-steps column is the mean reward per step over the curve's last 100 steps
+    saved = json.loads((tmp_path / "runs" / "results" / "full__temporary__halfcheetah_vel__s0.json").read_text())
+    curve = next(r for r in saved["runs"] if r["kind"] == "direct")["conditions"]["erasure"]["curve"]
+    final = temporary[("direct", "erasure")]["final_reward_per_step"]
+    assert final["n"] == 1 and final["mean"] == pytest.approx(np.mean(curve[-100:]), rel=1e-9)
     # evaluations ran on 1,000-step episodes (the tasks' own), not the 20-step training ones
     saved = json.loads((tmp_path / "runs" / "results" / "full__eval__halfcheetah_vel__plastic__s0.json").read_text())
     assert saved["episode_steps"] == 1000
