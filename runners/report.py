@@ -862,7 +862,7 @@ def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
         "## Permanent injury",
         "",
         "A fraction of hidden neurons blocked from the first step (never spike, synapses 0), the same "
-        "neurons for both agents; episode return, mean ± std over seeds.",
+        "neurons for every agent; episode return, mean ± std over seeds.",
         "",
         *[f"![permanent injury {t}](injury_permanent_{t}.png)" for t in args.tasks],
         "",
