@@ -814,8 +814,9 @@ def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
         "```",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}.",
-        "Throughout, ± is the standard deviation over seeds with ddof = 0 (numpy's default; over 3 seeds the "
-        "sample standard deviation, ddof = 1, is 1.22× larger).",
+        "Throughout, ± is the standard deviation over seeds with ddof = 0 (numpy's default"
+        + (f"; over {len(args.seeds)} seeds the sample standard deviation, ddof = 1, is "
+           f"{np.sqrt(len(args.seeds) / (len(args.seeds) - 1)):.2f}× larger)." if len(args.seeds) > 1 else ")."),
         "Wall time per stage (its last run): "
         + ", ".join(f"{k} {v / 60:.1f} min" for k, v in timings.items()) + ".",
         "",
