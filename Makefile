@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.pdlf-installed
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench bench-device clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -30,6 +30,30 @@ test: install
 bench: install
 	$(VENV)/bin/pdlf bench agent --env halfcheetah_vel --pop 64 --json
 	$(VENV)/bin/pdlf bench envs --env halfcheetah_vel --batch 64 --json
+
+# The physics-on-device checks in one command, at the sizes of issue 11's targets: MuJoCo Warp
+# stepping (`bench envs`), the whole ES generation on the device (`bench train`: popsize
+# WORLDS/8 x 8 goals, plus the centre, in one batch), the agent step alone (`bench agent`), each
+# as JSON in BENCH_OUT, then the MuJoCo Warp parity tests on DEVICE. On a GPU machine:
+#   make bench-device                       (DEVICE=cuda WORLDS=2048 AGENTS=4096)
+# Small, anywhere: make bench-device DEVICE=cpu WORLDS=64 AGENTS=256
+DEVICE ?= cuda
+WORLDS ?= 2048
+AGENTS ?= 4096
+BENCH_OUT ?= runs/bench-$(DEVICE)
+
+bench-device: install
+	mkdir -p $(BENCH_OUT)
+	$(VENV)/bin/pdlf bench envs --env halfcheetah_vel --backend mjwarp --device $(DEVICE) \
+		--batch $(WORLDS) --steps 200 --json > $(BENCH_OUT)/envs_halfcheetah_vel.json
+	$(VENV)/bin/pdlf bench train --env halfcheetah_vel --backend mjwarp --device $(DEVICE) --workers 0 \
+		--no-gymne --popsize $$(( $(WORLDS) / 8 )) --max-batch $$(( $(WORLDS) + 8 )) --json \
+		> $(BENCH_OUT)/train_halfcheetah_vel.json
+	$(VENV)/bin/pdlf bench agent --env halfcheetah_vel --device $(DEVICE) --pop $(AGENTS) --json \
+		> $(BENCH_OUT)/agent_halfcheetah_vel.json
+	PDLF_TEST_MJWARP_DEVICE=$(DEVICE) $(PY) -m pytest -q tests/envs/test_mjwarp.py \
+		tests/envs/test_mjwarp_resident.py tests/envs/test_mjwarp_reaching.py
+	@echo "bench-device: JSON in $(BENCH_OUT)/"
 
 clean:
 	rm -rf $(VENV) build *.egg-info
