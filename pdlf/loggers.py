@@ -49,16 +49,28 @@ class CSVLogger:
 
 
 class TensorBoardLogger:
-    """Scalars to TensorBoard event files; ``purge_step`` drops events past a resumed generation."""
+    """Scalars to TensorBoard event files; ``purge_step`` drops events past a resumed generation.
+
+    The event file is opened with the first row, so a start that fails before its first
+    generation leaves no ``tb/`` behind (its run directory then holds only ``config.yaml``, which
+    the next ``pdlf train`` into it reuses without ``--force``).
+    """
 
     def __init__(self, log_dir: Path, purge_step: int | None = None, config_text: str = "") -> None:
+        self.log_dir, self.purge_step, self.config_text = log_dir, purge_step, config_text
+        self.writer = None
+
+    def _open(self):
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
-        if config_text and purge_step is None:
-            self.writer.add_text("config", "```\n" + config_text + "\n```", 0)
+        writer = SummaryWriter(log_dir=str(self.log_dir), purge_step=self.purge_step)
+        if self.config_text and self.purge_step is None:
+            writer.add_text("config", "```\n" + self.config_text + "\n```", 0)
+        return writer
 
     def log(self, row: dict[str, Any]) -> None:
+        if self.writer is None:
+            self.writer = self._open()
         step = int(row["generation"])
         for key, value in row.items():
             if "/" in key and isinstance(value, (int, float)):
@@ -66,7 +78,8 @@ class TensorBoardLogger:
         self.writer.flush()
 
     def close(self) -> None:
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.close()
 
 
 class ProgressLogger:

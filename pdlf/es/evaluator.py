@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from pdlf.config import RunConfig
-from pdlf.errors import ClusterError, WorkerMismatchError
+from pdlf.errors import ClusterError, PdlfError, WorkerMismatchError
 from pdlf.normalizer import ObsStats
 from pdlf.es.worker_pool import WorkerPool
 from pdlf.workers import CENTER, GenerationTask, RolloutEngine, Slice, SliceResult, genome_checksum
@@ -229,12 +229,16 @@ class Evaluator:
     def _collect(self, gen: _Generation, ref) -> None:
         """Take a finished run's result (or its worker's death) into ``gen``."""
         import ray
-        from ray.exceptions import RayActorError
+        from ray.exceptions import RayActorError, RayTaskError
 
         run = gen.pending.pop(ref)
         s = run.slice
         try:
             res: SliceResult = ray.get(ref)
+        except RayTaskError as err:
+            if isinstance(err.cause, PdlfError):  # bad input (e.g. an env.device the worker lacks):
+                raise err.cause from None         # its one line, not Ray's traceback; a re-run fails alike
+            raise
         except RayActorError as err:
             self.pool.suspect(run.actor)
             if s.slice_id in gen.results or any(r.slice.slice_id == s.slice_id for r in gen.pending.values()):

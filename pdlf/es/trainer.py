@@ -127,7 +127,8 @@ class Trainer:
     def create(cls, cfg: RunConfig, run_dir: Path | None = None, force: bool = False) -> "Trainer":
         """A new run in ``run_dir`` (default ``log.root/log.name``); refuses to overwrite results."""
         run_dir = Path(run_dir) if run_dir else Path(cfg.log.root) / (cfg.log.name or default_run_name(cfg))
-        # a directory holding only config.yaml (a start that failed to reach its workers) is reused
+        # a directory holding only config.yaml (a start that failed to reach its workers, or failed
+        # before its first generation was logged) is reused
         prepare_output_dir(run_dir, RUN_OUTPUTS, force, advice=f"use --resume {run_dir} to continue it, or another log.name")
         save_config(cfg, run_dir / "config.yaml")
         return cls(cfg, run_dir)

@@ -402,3 +402,29 @@ def test_a_ray_worker_trains_on_mjwarp_with_the_numbers_of_the_driver(tmp_path, 
         for key in keys:
             assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-6), key
     assert b["health/workers_alive"] == "1"
+
+
+@needs_mjwarp
+@pytest.mark.integration
+def test_a_worker_without_the_env_device_fails_in_one_line_and_the_run_dir_stays_reusable(tmp_path, capsys):
+    """``env.device=cuda`` where the Ray worker has no GPU: the worker's `ConfigError` reaches the
+    user as its own line (not Ray's traceback), and the run directory keeps only ``config.yaml``,
+    so the corrected command runs into it without ``--force``."""
+    import warp as wp
+
+    from pdlf.cli import main
+    from pdlf.envs.mjwarp_batched import load_warp
+
+    load_warp()
+    if wp.is_cuda_available():
+        pytest.skip("this machine has a CUDA device")
+    run = tmp_path / "run"
+    argv = ["train", str(ROOT / "configs/halfcheetah_vel.yaml"), "env.backend=mjwarp", "es.popsize=2",
+            "es.generations=1", "ray.workers=1", "env.episode_steps=5", "agent.hidden=[8]", "log.progress=false",
+            "--run-dir", str(run)]
+    assert main([*argv, "env.device=cuda"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "pdlf: error: env.device='cuda': Warp finds no CUDA device here; use env.device=cpu"
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml"]
+    assert main([*argv, "env.device=cpu"]) == 0
+    assert (run / "tb").is_dir() and (run / "metrics.csv").is_file()
