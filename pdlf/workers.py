@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from pdlf.config import RunConfig, config_from_dict
-from pdlf.errors import ClusterError
+from pdlf.errors import ClusterError, PdlfError
 from pdlf.es.searchers import Population
 from pdlf.normalizer import FrozenNorm, ObsStats
 from pdlf.rollout import rollout
@@ -186,12 +186,22 @@ class RolloutWorker:
 
     def __init__(self, cfg_dict: dict) -> None:
         torch.set_num_threads(1)
-        self.engine = RolloutEngine(config_from_dict(cfg_dict))
+        # bad input this process cannot run with (e.g. agent.device=cuda where it sees no GPU) is
+        # kept and raised by every call, so the driver gets it as a task error and prints its line
+        self.bad_input: PdlfError | None = None
+        try:
+            self.engine = RolloutEngine(config_from_dict(cfg_dict))
+        except PdlfError as err:
+            self.bad_input = err
 
     def evaluate(self, task: GenerationTask, slc: Slice) -> SliceResult:
+        if self.bad_input is not None:
+            raise self.bad_input
         return self.engine.evaluate(task, slc)
 
     def pid(self) -> int:
+        if self.bad_input is not None:
+            raise self.bad_input
         return os.getpid()
 
     def rss_mib(self) -> float:

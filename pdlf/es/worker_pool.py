@@ -14,7 +14,7 @@ import logging
 import time
 
 from pdlf.config import RunConfig
-from pdlf.errors import ClusterError
+from pdlf.errors import ClusterError, PdlfError
 from pdlf.workers import RolloutWorker, init_ray, remote_worker_class
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ class WorkerPool:
         pids: worker id -> process id, as last reported.
         blocking_ping_waits: waits on pings with a timeout > 0 (only when no worker is ready).
         owns_ray: this pool initialised Ray (no Ray was running), so `close` shuts it down.
+        bad_input: the `PdlfError` a worker raised on the config (`RolloutWorker.bad_input`), if any.
 
     ``worker_cls`` replaces `RolloutWorker` as the actor class: a seam for tests that inject
     hung or faulty workers.
@@ -43,6 +44,7 @@ class WorkerPool:
         self.ready: set[int] = set()
         self.pings: dict[int, object] = {}
         self.pids: dict[int, int] = {}
+        self.bad_input: PdlfError | None = None
         self.owns_ray = init_ray(cfg.ray.address, num_cpus=None, connect_timeout_s=cfg.ray.connect_timeout_s)
         cls = remote_worker_class(cfg.ray.cpus_per_worker, cfg.ray.gpus_per_worker, worker_cls or RolloutWorker)
         cfg_dict = cfg.to_dict()
@@ -88,6 +90,8 @@ class WorkerPool:
         errors = self.poll_pings()
         if not self.ready:
             self.close()
+            if self.bad_input is not None:  # the workers refused the config: its own line
+                raise self.bad_input
             why = f" (first error: {errors[0]})" if errors else f" within ray.start_timeout_s={rc.start_timeout_s:g} s"
             raise ClusterError(
                 f"none of {n} rollout workers started{why}; check the cluster's CPUs ({cpus:g}) against"
@@ -104,7 +108,8 @@ class WorkerPool:
     def poll_pings(self, timeout: float = 0.0) -> list[str]:
         """Take back suspect actors whose ping answered (waiting up to ``timeout`` seconds).
 
-        Returns the first line of each error a ping raised (that actor is pinged afresh).
+        Returns the first line of each error a ping raised (that actor is pinged afresh; one that
+        refused the config, `bad_input`, is not pinged again).
         """
         import ray
 
@@ -122,6 +127,10 @@ class WorkerPool:
             try:
                 self.pids[i] = int(ray.get(ping))
             except Exception as err:  # died again, or its constructor failed: ping afresh
+                if isinstance(getattr(err, "cause", None), PdlfError):  # `RolloutWorker.bad_input`:
+                    self.bad_input = err.cause  # it fails alike every time, so it is not pinged again
+                    del self.pings[i]
+                    continue
                 errors.append(str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__)
                 self.pings[i] = self.actors[i].pid.remote()
                 continue
@@ -147,9 +156,11 @@ class WorkerPool:
         """Block until some suspect worker answers: only when no worker is left to run a slice."""
         rc = self.cfg.ray
         t_end = time.monotonic() + rc.start_timeout_s
-        while not self.ready and time.monotonic() < t_end:
+        while not self.ready and self.pings and time.monotonic() < t_end:
             self.poll_pings(timeout=min(1.0, max(0.0, t_end - time.monotonic())))
         if not self.ready:
+            if self.bad_input is not None and not self.pings:  # every worker left refused the config
+                raise self.bad_input
             raise ClusterError(
                 f"no rollout worker answered for ray.start_timeout_s={rc.start_timeout_s:g} s"
                 f" ({len(self.actors)} configured); check the cluster's nodes"

@@ -34,6 +34,7 @@ Shapes: ``P`` rollouts (agents), every tensor has the population axis first. ``r
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -137,6 +138,8 @@ class AgentConfig:
             raise ConfigError(f"agent.theta={self.theta!r}: the threshold must be > 0")
         if self.init_scale < 0.0:
             raise ConfigError(f"agent.init_scale={self.init_scale!r}: must be >= 0")
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
+            raise ConfigError(f"agent.device={self.device!r}: give cpu, cuda or cuda:N (N = 0, 1, ...)")
         if isinstance(self.gru_hidden, bool) or not isinstance(self.gru_hidden, int) or self.gru_hidden < 0:
             raise ConfigError(f"agent.gru_hidden={self.gru_hidden!r}: give the GRU branch's units as an integer >= 0 (0 = none)")
         if not self.spiking and not self.gru_hidden:
@@ -192,6 +195,24 @@ def genome_layout(obs_dim: int, act_dim: int, agent: AgentConfig, rule: RuleConf
     return GenomeLayout(network_layers(obs_dim, act_dim, agent), rule, extra_blocks=extra)
 
 
+def agent_device(name: str) -> torch.device:
+    """The torch device ``agent.device`` names, checked where the agents live (this process: a Ray
+    worker, or the driver with ``ray.workers: 0``); `ConfigError` if this torch cannot reach it."""
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"agent.device={name!r}: this torch ({torch.__version__}) sees no CUDA device here; use agent.device=cpu,"
+                " or install a CUDA build of torch on a GPU machine (with Ray workers: ray.gpus_per_worker > 0)"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"agent.device={name!r}: this process sees {torch.cuda.device_count()} CUDA device(s);"
+                f" use cuda:0 ... cuda:{torch.cuda.device_count() - 1}"
+            )
+    return device
+
+
 class PlasticSNN:
     """``P`` plastic spiking agents stepped as one set of tensors.
 
@@ -217,7 +238,7 @@ class PlasticSNN:
         self.gru_hidden = int(self.cfg.gru_hidden)
         self.gru_params: GRUParams | None = None
         self.gru_state: Tensor | None = None
-        self.device = torch.device(self.cfg.device)
+        self.device = agent_device(self.cfg.device)
         self.dtype = DTYPES[self.cfg.dtype]
         self.ternary = self.cfg.spikes == "ternary"
         self.plastic = self.rule.spec().family != "none"

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from pdlf.cli import main
 
@@ -131,3 +132,17 @@ def test_sweep_trains_every_point_ranks_them_and_reuses_runs(tmp_path, capsys):
     assert main(["sweep", SMOKE, "es.popsiz=4,8", "--root", str(tmp_path / "bad")]) == 2
     assert "did you mean 'es.popsize'" in _one_error_line(capsys)
     assert not (tmp_path / "bad").exists()  # every point is checked before anything is written
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+@pytest.mark.parametrize("workers", [0, 1])
+def test_an_agent_device_the_workers_lack_is_one_line_and_the_run_dir_stays_reusable(tmp_path, capsys, workers):
+    """``agent.device=cuda`` where torch sees no GPU: in-process, or refused by every Ray worker at
+    its start (`RolloutWorker.bad_input`), it is the same one line; the corrected command then runs
+    into the same directory without --force."""
+    run = str(tmp_path / "run")
+    argv = ["train", SMOKE, *TINY, f"ray.workers={workers}", "--run-dir", run]
+    assert main([*argv, "agent.device=cuda"]) == 2
+    assert _one_error_line(capsys).startswith("pdlf: error: agent.device='cuda': this torch")
+    assert sorted(os.listdir(run)) == ["config.yaml"]
+    assert main(argv) == 0

@@ -58,6 +58,7 @@ def test_saved_config_round_trips(tmp_path):
         ({}, ["rule.name=hebbian"], UnknownNameError, r"unknown plasticity rule 'hebbian'"),
         ({"es": 5}, [], ConfigError, r"es must be a section"),
         ({}, ["popsize"], ConfigError, r"not KEY=VALUE"),
+        ({}, ["agent.device=gpu"], ConfigError, r"agent.device='gpu': give cpu, cuda or cuda:N"),
     ],
 )
 def test_each_mistake_gets_one_clear_error(data, overrides, error, pattern):
