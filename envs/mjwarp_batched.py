@@ -114,7 +114,8 @@ def warp_device(wp: ModuleType, device: str) -> Any:
     """The Warp device called ``device`` (``cpu``, ``cuda``, ``cuda:N``); `ConfigError` if it is
     absent, or if torch (whose tensors share the state) cannot reach it."""
     if device.startswith("cuda") and not wp.is_cuda_available():
-        raise ConfigError(f"env.device={device!r}: Warp finds no CUDA device here; use env.device=cpu")
+        raise ConfigError(f"env.device={device!r}: Warp finds no CUDA device here; use env.device=cpu"
+                          " (evaluating a run: --device cpu)")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(
             f"env.device={device!r}: this torch ({torch.__version__}) has no CUDA; install a CUDA build of torch"

@@ -111,13 +111,14 @@ def check_window(window: Sequence[int], steps: int) -> tuple[int, int]:
     return start, stop
 
 
-def load_runs(run_dir: str | Path, compare: str | Path | None = None) -> list:
-    """``[run]`` or ``[run, compared run]`` (`pdlf.runs.LoadedRun`); the two must share a task."""
+def load_runs(run_dir: str | Path, compare: str | Path | None = None, device: str | None = None) -> list:
+    """``[run]`` or ``[run, compared run]`` (`pdlf.runs.LoadedRun`, placed on ``device`` if given);
+    the two must share a task."""
     from pdlf.runs import load_run
 
-    runs = [load_run(run_dir)]
+    runs = [load_run(run_dir, device=device)]
     if compare:
-        other = load_run(compare)
+        other = load_run(compare, device=device)
         if other.cfg.env.name != runs[0].cfg.env.name:
             raise ConfigError(f"--compare {other.run_dir} is a {other.cfg.env.name} run but {runs[0].run_dir} is"
                               f" {runs[0].cfg.env.name}: compare runs of the same task")

@@ -9,7 +9,7 @@ not exist or is not a pdlf run fails the same way everywhere.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,8 @@ from pdlf.normalizer import FrozenNorm, ObsNormalizer
 
 CHECKPOINT = Path("checkpoints") / "last.pkl"
 GENOME_KINDS = ("best", "center")
+DEVICE_HELP = ("where to run the agents, and the physics of an env.backend=mjwarp run: cpu, cuda or cuda:N"
+               " (default: the run's own agent.device and env.device)")
 
 
 @dataclass
@@ -90,10 +92,16 @@ def check_run_dir(run_dir: str | Path) -> Path:
     return run_dir
 
 
-def load_run(run_dir: str | Path) -> LoadedRun:
-    """Load ``run_dir``; raises `RunDirError` if it is missing or not a pdlf run."""
+def load_run(run_dir: str | Path, device: str | None = None) -> LoadedRun:
+    """Load ``run_dir``; raises `RunDirError` if it is missing or not a pdlf run.
+
+    ``device`` (None: the run's own) moves what the run's config places on a device: see
+    `placed_on`. A run trained on a GPU is evaluated on a CPU-only machine with ``device="cpu"``.
+    """
     run_dir = check_run_dir(run_dir)
     cfg = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    if device is not None:
+        cfg = placed_on(cfg, device)
     state = load_checkpoint(run_dir / CHECKPOINT)
     from pdlf.envs import get_task
 
@@ -101,3 +109,12 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     normalizer = ObsNormalizer(spec.obs_dim, spec.goal_dim, cfg.env.obs_clip, cfg.env.normalize_obs)
     normalizer.load_state_dict(state["normalizer"])
     return LoadedRun(run_dir, cfg, state, normalizer.freeze())
+
+
+def placed_on(cfg: RunConfig, device: str) -> RunConfig:
+    """``cfg`` with its agents on ``device`` (``cpu``, ``cuda``, ``cuda:N``), and its physics too
+    where the backend is MuJoCo Warp (C MuJoCo stays on the CPU). What a genome earns does not
+    depend on the device beyond float rounding, so evaluation may run anywhere; `ConfigError` for
+    a malformed name."""
+    env_device = device if cfg.env.backend == "mjwarp" else "cpu"
+    return replace(cfg, env=replace(cfg.env, device=env_device), agent=replace(cfg.agent, device=device)).validate()

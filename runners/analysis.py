@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pdlf.runs import DEVICE_HELP
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a directory made by `pdlf train`")
@@ -32,6 +34,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", help="output directory (default RUN_DIR/analysis)")
     parser.add_argument("--force", action="store_true", help="replace earlier analysis results in the output directory")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    parser.add_argument("--device", metavar="DEV", help=DEVICE_HELP)
     parser.add_argument("--tensorboard", action="store_true",
                         help="also write the figures as TensorBoard images under OUT/tb")
 
@@ -44,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from pdlf.runs import load_run
 
     check_analysis_args(args.seeds, args.episode_steps, args.every, args.phases)
-    loaded = load_run(args.run_dir)
+    loaded = load_run(args.run_dir, device=args.device)
     sel = parse_goals(args.goals, loaded.spec, loaded.train_goals())
     seeds = env_seeds(args.seeds)
     out = prepare_output_dir(Path(args.out) if args.out else loaded.run_dir / "analysis", ANALYSIS_FILES, args.force)

@@ -22,6 +22,7 @@ import argparse
 from pathlib import Path
 
 from pdlf.eval_goals import GENOME_CHOICES
+from pdlf.runs import DEVICE_HELP
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", help="output directory (default RUN_DIR/eval)")
     parser.add_argument("--force", action="store_true", help="replace earlier results of these goals in the output directory")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--device", metavar="DEV", help=DEVICE_HELP)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from pdlf.outputs import prepare_output_dir, print_result
     from pdlf.runs import load_run
 
-    loaded = load_run(args.run_dir)
+    loaded = load_run(args.run_dir, device=args.device)
     sel = parse_goals(args.goals, loaded.spec, loaded.train_goals())
     seeds = env_seeds(args.seeds, args.seed)
     check_positive(episode_steps=args.episode_steps)

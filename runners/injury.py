@@ -22,6 +22,7 @@ import argparse
 from pathlib import Path
 
 from pdlf.injury import DEFAULT_FRACTIONS, DEFAULT_WINDOW, MODES, PERMANENT_KINDS
+from pdlf.runs import DEVICE_HELP
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +49,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", help="output directory (default RUN_DIR/injury)")
     parser.add_argument("--force", action="store_true", help="replace earlier results of this mode in the output directory")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--device", metavar="DEV", help=DEVICE_HELP)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     steps = int(args.episode_steps)
     window = injury.check_window(args.window, steps) if args.mode == "temporary" else None
     fractions = injury.parse_fractions(args.fractions) if args.mode == "permanent" else None
-    runs = injury.load_runs(args.run_dir, args.compare)
+    runs = injury.load_runs(args.run_dir, args.compare, device=args.device)
     sel = parse_goals(args.goals, runs[0].spec, runs[0].train_goals())
     seeds = env_seeds(args.seeds, args.seed)
     out = prepare_output_dir(Path(args.out) if args.out else runs[0].run_dir / "injury",

@@ -21,6 +21,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+from pdlf.runs import DEVICE_HELP
+
 OUTPUTS = ("l2l.json", "l2l.png")
 
 
@@ -37,6 +39,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", help="output directory (default RUN_DIR/l2l)")
     parser.add_argument("--force", action="store_true", help="replace earlier results in the output directory")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--device", metavar="DEV", help=DEVICE_HELP)
 
 
 def _summary(result) -> dict:
@@ -50,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from pdlf.plots import new_figure, save_figure
     from pdlf.runs import load_run
 
-    runs = [load_run(d) for d in [args.run_dir, *args.compare]]
+    runs = [load_run(d, device=args.device) for d in [args.run_dir, *args.compare]]
     families = {r.cfg.env.name for r in runs}
     if len(families) > 1:
         raise ConfigError(f"--compare: the runs are on different tasks ({', '.join(sorted(families))}); compare runs of one family")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 
 from pdlf.render import FORMATS, INJURIES
+from pdlf.runs import DEVICE_HELP
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +42,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--height", type=int, default=360, help="frame height in pixels (default 360)")
     parser.add_argument("--force", action="store_true", help="replace an existing FILE")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--device", metavar="DEV", help=DEVICE_HELP)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     # every argument is checked before the episode starts
     check_positive(steps=args.steps, fps=args.fps, width=args.width, height=args.height)
     check_output(args.out, args.force, args.width, args.height)
-    loaded = load_run(args.run_dir)
+    loaded = load_run(args.run_dir, device=args.device)
     schedule = parse_goal_schedule(args.goal_schedule, loaded.spec, args.steps) if args.goal_schedule else None
     result = render_run(loaded, args.out, genome=args.genome, goal=args.goal, schedule=schedule,
                         injury=args.injury, window=tuple(args.window), steps=args.steps, seed=args.seed,

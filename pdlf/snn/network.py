@@ -202,8 +202,9 @@ def agent_device(name: str) -> torch.device:
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(
-                f"agent.device={name!r}: this torch ({torch.__version__}) sees no CUDA device here; use agent.device=cpu,"
-                " or install a CUDA build of torch on a GPU machine (with Ray workers: ray.gpus_per_worker > 0)"
+                f"agent.device={name!r}: this torch ({torch.__version__}) sees no CUDA device here; use agent.device=cpu"
+                " (evaluating a run: --device cpu), or install a CUDA build of torch on a GPU machine (with Ray"
+                " workers: ray.gpus_per_worker > 0)"
             )
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise ConfigError(

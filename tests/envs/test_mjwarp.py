@@ -424,7 +424,8 @@ def test_a_worker_without_the_env_device_fails_in_one_line_and_the_run_dir_stays
             "--run-dir", str(run)]
     assert main([*argv, "env.device=cuda"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "pdlf: error: env.device='cuda': Warp finds no CUDA device here; use env.device=cpu"
+    assert err == ("pdlf: error: env.device='cuda': Warp finds no CUDA device here; use env.device=cpu"
+                   " (evaluating a run: --device cpu)")
     assert sorted(p.name for p in run.iterdir()) == ["config.yaml"]
     assert main([*argv, "env.device=cpu"]) == 0
     assert (run / "tb").is_dir() and (run / "metrics.csv").is_file()

@@ -84,6 +84,35 @@ def test_eval_defaults_write_into_the_run_dir(tiny_runs, tmp_path, capsys):
     assert _is_png(run_dir / "eval" / "eval_train.png")
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+@pytest.mark.parametrize("command", [["eval", "--goals", "train"], ["injury", "--mode", "temporary", "--goals", "1", "--window", "4", "6"],
+                                     ["analyze"]])
+def test_a_run_trained_on_a_gpu_is_evaluated_here_with_device_cpu(tiny_runs, tmp_path, capsys, command):
+    """A run whose config places its agents on ``cuda`` (as `pdlf train ... agent.device=cuda`
+    writes it on a GPU machine): on this CPU-only machine the runner stops with one line naming
+    ``--device cpu``, and with it gives the numbers the same run gives on the CPU."""
+    import yaml
+
+    gpu_run = tmp_path / "gpu_run"
+    shutil.copytree(tiny_runs["plastic"], gpu_run)
+    cfg = yaml.safe_load((gpu_run / "config.yaml").read_text())
+    cfg["agent"]["device"] = "cuda"
+    (gpu_run / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    tail = [*command[1:], "--seeds", "1", "--episode-steps", "12", "--json"]
+    assert main([command[0], str(gpu_run), *tail, "--out", str(tmp_path / "a")]) == 2
+    assert "agent.device='cuda'" in (line := _error_line(capsys)) and "--device cpu" in line
+    assert not (tmp_path / "a").exists() or not any((tmp_path / "a").iterdir())
+    moved = _cli_json(capsys, [command[0], str(gpu_run), *tail, "--out", str(tmp_path / "b"), "--device", "cpu"])
+    same = _cli_json(capsys, [command[0], str(tiny_runs["plastic"]), *tail, "--out", str(tmp_path / "c")])
+    def where_aside(res: dict, run, out) -> str:  # everything but where the run and its outputs lie
+        text = json.dumps(res, sort_keys=True).replace(str(out), "OUT").replace(str(run), "RUN")
+        return text.replace(run.name, "RUN")
+
+    assert where_aside(moved, gpu_run, tmp_path / "b") == where_aside(same, tiny_runs["plastic"], tmp_path / "c")
+    assert main([command[0], str(gpu_run), *tail, "--out", str(tmp_path / "d"), "--device", "gpu"]) == 2
+    assert "agent.device='gpu': give cpu, cuda or cuda:N" in _error_line(capsys)
+
+
 @pytest.mark.parametrize("command", [["eval"], ["injury", "--mode", "temporary"]])
 def test_missing_or_foreign_run_dir_exits_2_with_one_line(tmp_path, capsys, command):
     assert main([command[0], str(tmp_path / "nope"), *command[1:]]) == 2
