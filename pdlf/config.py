@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import importlib.util
-import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -26,12 +25,11 @@ import yaml
 from pdlf.errors import ConfigError
 from pdlf.plasticity.catalog import RuleConfig
 from pdlf.registry import did_you_mean
-from pdlf.snn.network import AgentConfig
+from pdlf.snn.network import DEVICE_NAME, AgentConfig
 
 BACKENDS = ("mujoco", "mjwarp")
 FRICTION_CONES = ("pyramidal", "elliptic")
 MJWARP_TASKS = ("ant_dir", "swimmer_dir", "halfcheetah_vel", "hopper_vel", "fetch", "ur5e")  # tasks MuJoCo Warp simulates
-_DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 SEARCHERS = ("pgpe", "snes", "xnes", "cem", "cmaes", "openai_es")
 OPTIMIZERS = ("adam", "clipup", "sgd")
 
@@ -84,7 +82,7 @@ class EnvConfig:
             raise ConfigError(
                 f"env.friction_cone={self.friction_cone!r}: {did_you_mean(self.friction_cone, FRICTION_CONES)}"
             )
-        if not _DEVICE.fullmatch(self.device):
+        if not DEVICE_NAME.fullmatch(self.device):
             raise ConfigError(f"env.device={self.device!r}: give cpu, cuda or cuda:N (N = 0, 1, ...)")
         if self.backend == "mujoco" and self.device != "cpu":
             raise ConfigError(

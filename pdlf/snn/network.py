@@ -61,6 +61,8 @@ PDLF_DIRECT_AGENT = {"tau": 2.0, "theta": 1.0, "biases": True, "output": "tanh"}
 WEIGHT_INITS = ("zero", "uniform")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
+DEVICE_NAME = re.compile(r"cpu|cuda(:\d+)?")  # agent.device and env.device: cpu, cuda, cuda:N
+
 
 @dataclass(frozen=True)
 class AgentConfig:
@@ -138,7 +140,7 @@ class AgentConfig:
             raise ConfigError(f"agent.theta={self.theta!r}: the threshold must be > 0")
         if self.init_scale < 0.0:
             raise ConfigError(f"agent.init_scale={self.init_scale!r}: must be >= 0")
-        if not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
+        if not DEVICE_NAME.fullmatch(self.device):
             raise ConfigError(f"agent.device={self.device!r}: give cpu, cuda or cuda:N (N = 0, 1, ...)")
         if isinstance(self.gru_hidden, bool) or not isinstance(self.gru_hidden, int) or self.gru_hidden < 0:
             raise ConfigError(f"agent.gru_hidden={self.gru_hidden!r}: give the GRU branch's units as an integer >= 0 (0 = none)")
