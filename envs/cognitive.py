@@ -64,6 +64,21 @@ noise, targets, mapping) is drawn once and cached. The batched env records ``tri
 With ``trial_reset`` its ``task_hooks`` hold `TrialReset`: ``agent.reset_membranes()`` before
 the first action of trials 2..n (actions ``i * period + 1``, counted from 1), fast weights kept.
 
+Several tasks in one episode (``n_tasks``, default 1): the episode is ``n_tasks`` tasks of
+``n_trials`` trials each, one after another, each with its own mapping (task ``k``'s draws follow
+task ``k - 1``'s, the noise after all of them), and the ``task_hooks`` hold `TaskReset`:
+``agent.reset_membranes()`` before each later task's first action. That is learning to learn's
+protocol (`pdlf.l2l`: a new task resets activity, fast weights and intrinsic state carry over)
+inside one episode, so training can score a genome on it. ``trial_targets`` and
+``trial_correct`` then hold all ``n_tasks * n_trials`` trials, task-major.
+
+Mirrored twins (`MIRROR_BIT`): the seed ``s + MIRROR_BIT`` (``0 <= s < MIRROR_BIT``) gives
+episode ``s`` with every trial's correct response flipped (go <-> no-go, match <-> non-match)
+and the feedback showing the flipped answer; stimuli, noise and schedule are the same. A pair of
+twins cancels any output bias exactly: an agent that ignores the feedback is right on exactly
+half of the pair's trials, so only learning from the feedback scores above chance
+(``env.mirror_pairs``, `pdlf.es.generation.env_seeds_for`).
+
 >>> s = trial_schedule(DMS, DMS.defaults)
 >>> s.span("test"), s.span("feedback"), s.period, s.steps
 ((18, 23), (32, 33), 33, 660)
@@ -90,7 +105,8 @@ from pdlf.registry import did_you_mean
 MAX_STIMULI = 8  # dms stimulus channels: n_stimuli lies in 2..8, so the width is static
 THRESHOLD = 0.5  # a mean decision output above it answers go / match
 CACHE_LIMIT = 1024  # distinct seeds kept per batched env (~33 KB each at the dms defaults)
-INT_MINIMUM = {"n_trials": 1, "fixation": 1, "sample": 1, "test": 1, "stimulus": 1,
+MIRROR_BIT = 2**31  # seed + MIRROR_BIT: the mirrored twin of the episode of seed (module docstring)
+INT_MINIMUM = {"n_trials": 1, "n_tasks": 1, "fixation": 1, "sample": 1, "test": 1, "stimulus": 1,
                "decision": 1, "delay": 0, "feedback": 0}
 DMS_PHASES = {"fixation": 3, "sample": 5, "delay": 10, "test": 5, "decision": 9}
 GNG_PHASES = {"stimulus": 5, "delay": 5, "decision": 5}
@@ -167,7 +183,7 @@ def _family(name: str, gym_id: str, phases: Mapping[str, int], stimulus_width: i
             context_width: int, noisy_phases: tuple[str, ...], n_stimuli: int,
             summary: str) -> Family:
     """Build and register one family's `TaskSpec`."""
-    first = {"n_trials": 20, **({"n_stimuli": 4} if name == "dms" else {}), "noise": 0.1}
+    first = {"n_trials": 20, "n_tasks": 1, **({"n_stimuli": 4} if name == "dms" else {}), "noise": 0.1}
     last = {"feedback": 1, "reward": "accuracy", "margin": 0.5, "trial_reset": False}
     defaults = {**first, **phases, **last}
     period = sum(phases.values()) + last["feedback"]
@@ -179,6 +195,8 @@ def _family(name: str, gym_id: str, phases: Mapping[str, int], stimulus_width: i
         f" T = n_trials * period (default {period}) steps (no goal: the value is accepted and ignored);"
         f" env.params: {', '.join(defaults)}",
         params=tuple(defaults), param_check=check_cognitive_params,
+        feedback_channels=(stimulus_width + context_width + 2, stimulus_width + context_width + 3),
+        mirror_bit=MIRROR_BIT,
     )
     return Family(register_task(spec), tuple(phases), stimulus_width, context_width,
                   noisy_phases, n_stimuli, defaults)
@@ -205,12 +223,18 @@ def family_params(family: Family, params: Mapping[str, Any] | None) -> dict[str,
 @dataclass(frozen=True)
 class TrialSchedule:
     """Where the phases lie. ``names`` are the trial phases then ``"feedback"``; ``starts`` and
-    ``stops`` their step index ranges within a period; a period is one trial plus feedback."""
+    ``stops`` their step index ranges within a period; a period is one trial plus feedback.
+    ``n_trials`` counts the episode's trials (``tasks`` tasks of ``n_trials / tasks`` each)."""
 
     names: tuple[str, ...]
     starts: tuple[int, ...]
     stops: tuple[int, ...]
     n_trials: int
+    tasks: int = 1
+
+    @property
+    def trials_per_task(self) -> int:
+        return self.n_trials // self.tasks
 
     @property
     def period(self) -> int:
@@ -237,7 +261,8 @@ def trial_schedule(family: Family, params: Mapping[str, Any]) -> TrialSchedule:
     """The schedule of a family's phases for (complete) `params`."""
     names = (*family.phases, "feedback")
     stops = tuple(np.cumsum([int(params[name]) for name in names]).tolist())
-    return TrialSchedule(names, (0, *stops[:-1]), stops, int(params["n_trials"]))
+    tasks = int(params.get("n_tasks", 1))
+    return TrialSchedule(names, (0, *stops[:-1]), stops, int(params["n_trials"]) * tasks, tasks)
 
 
 @dataclass(frozen=True)
@@ -246,9 +271,11 @@ class Episode:
 
     Attributes:
         inputs: ``[T + 1, C]`` float32 observations; row ``T`` (after the end) is zeros.
-        targets: ``[n_trials]`` int8 correct responses (1 = go / match).
-        mapping: the task: dms ``[K]`` (``m[sample]`` matches), ctx_dms ``[2]`` (feature of each
-            context), gng ``[N]`` (go of each stimulus); int8.
+        targets: ``[n_trials]`` int8 correct responses (1 = go / match; flipped in a mirrored twin).
+        mapping: the (first) task: dms ``[K]`` (``m[sample]`` matches), ctx_dms ``[2]`` (feature
+            of each context), gng ``[N]`` (go of each stimulus; ``1 - m`` in a mirrored twin); int8.
+        task_mappings: ``[n_tasks, m]`` every task's mapping, as ``mapping``.
+        mirrored: the episode is a mirrored twin (`MIRROR_BIT`).
         cues: ``[n_trials, k]`` int8 per trial: dms (sample, test); ctx_dms (context, sample A,
             sample B, test A, test B); gng (stimulus,).
     """
@@ -257,6 +284,8 @@ class Episode:
     targets: np.ndarray
     mapping: np.ndarray
     cues: np.ndarray
+    task_mappings: np.ndarray | None = None
+    mirrored: bool = False
 
 
 Shown = list[tuple[str, np.ndarray]]  # (phase, [n_trials] channel set to 1 in that phase)
@@ -299,14 +328,27 @@ def _draw_gng(n_stimuli: int, p: Mapping[str, Any], rng: np.random.Generator):
     return mapping, stimulus[:, None], mapping[stimulus], shown
 
 
-def draw_episode(family: Family, params: Mapping[str, Any], rng: np.random.Generator) -> Episode:
-    """One episode of `family` from `rng`, the draws in the module docstring's order."""
+def _draw_task(family: Family, params: Mapping[str, Any], rng: np.random.Generator):
     if family.task.name == "dms":
-        mapping, cues, targets, shown = _draw_dms(params, rng)
-    elif family.task.name == "ctx_dms":
-        mapping, cues, targets, shown = _draw_ctx_dms(params, rng)
-    else:
-        mapping, cues, targets, shown = _draw_gng(family.n_stimuli, params, rng)
+        return _draw_dms(params, rng)
+    if family.task.name == "ctx_dms":
+        return _draw_ctx_dms(params, rng)
+    return _draw_gng(family.n_stimuli, params, rng)
+
+
+def draw_episode(family: Family, params: Mapping[str, Any], rng: np.random.Generator, mirrored: bool = False) -> Episode:
+    """One episode of `family` from `rng`, the draws in the module docstring's order: the
+    ``n_tasks`` tasks' draws one after another, then the noise; ``mirrored`` flips every target."""
+    draws = [_draw_task(family, params, rng) for _ in range(int(params.get("n_tasks", 1)))]
+    mappings = np.stack([d[0] for d in draws])
+    cues = np.concatenate([d[1] for d in draws])
+    targets = np.concatenate([d[2] for d in draws])
+    shown: Shown = [(phase, np.concatenate([d[3][i][1] for d in draws])) for i, (phase, _) in enumerate(draws[0][3])]
+    if mirrored:
+        targets = 1 - targets
+        if family.n_stimuli:  # gng: the mapping is the go of each stimulus, flipped with it
+            mappings = 1 - mappings
+    mapping = mappings[0]
     schedule = trial_schedule(family, params)
     period = schedule.period
     obs = np.zeros((schedule.steps + 1, family.task.obs_dim), dtype=np.float64)
@@ -327,7 +369,16 @@ def draw_episode(family: Family, params: Mapping[str, Any], rng: np.random.Gener
         used = int(params.get("n_stimuli", family.stimulus_width))
         obs[rows, :used] += noise * rng.standard_normal((len(rows), used))
     return Episode(obs.astype(np.float32), np.asarray(targets, dtype=np.int8),
-                   np.asarray(mapping, dtype=np.int8), np.asarray(cues, dtype=np.int8))
+                   np.asarray(mapping, dtype=np.int8), np.asarray(cues, dtype=np.int8),
+                   np.asarray(mappings, dtype=np.int8), bool(mirrored))
+
+
+def seed_draw(seed: int) -> tuple[int, bool]:
+    """``(seed of the draws, mirrored)`` of an episode seed (`MIRROR_BIT`)."""
+    seed = int(seed)
+    if not 0 <= seed < 2 * MIRROR_BIT:
+        raise ConfigError(f"cognitive task seed {seed}: give 0 <= seed < 2**32 (seed + 2**31 is the mirrored twin)")
+    return seed % MIRROR_BIT, seed >= MIRROR_BIT
 
 
 class TrialReset:
@@ -356,6 +407,17 @@ class TrialReset:
 
     def __repr__(self) -> str:
         return f"TrialReset(period={self.period}, n_trials={self.n_trials})"
+
+
+class TaskReset(TrialReset):
+    """Task hook: ``agent.reset_membranes()`` before the first action of tasks ``2..n_tasks`` of a
+    multi-task episode (actions ``k * trials_per_task * period + 1``); weights are kept."""
+
+    def __init__(self, period: int, trials_per_task: int, n_tasks: int) -> None:
+        super().__init__(period * trials_per_task, n_tasks)
+
+    def __repr__(self) -> str:
+        return f"TaskReset(steps per task={self.period}, n_tasks={self.n_trials})"
 
 
 class CognitiveEnv(gymnasium.Env):
@@ -388,10 +450,13 @@ class CognitiveEnv(gymnasium.Env):
         self._decision_sum = 0.0
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        mirrored = False
+        if seed is not None:
+            seed, mirrored = seed_draw(seed)
         super().reset(seed=seed)
         if options is not None and options.get("goal") is not None:
             self.family.task.check_goal(options["goal"], self._extrapolate)
-        self.episode = draw_episode(self.family, self.params, self.np_random)
+        self.episode = draw_episode(self.family, self.params, self.np_random, mirrored)
         self._t, self._decision_sum = 0, 0.0
         return self.episode.inputs[0].copy(), {"t": 0}
 
@@ -434,7 +499,9 @@ class CognitiveBatchedEnv(BatchedEnv):
             trial's decision phase ends; False before).
         mappings: ``[B, m]`` int8, each member's task (`Episode.mapping`).
         trial_cues: ``[B, n_trials, k]`` int8 (`Episode.cues`).
-        task_hooks: ``(TrialReset(period, n_trials),)`` with ``trial_reset``, else empty.
+        task_mappings: ``[B, n_tasks, m]`` int8, every task's mapping.
+        task_hooks: ``(TrialReset(period, n_trials),)`` with ``trial_reset``, ``(TaskReset(...),)``
+            with ``n_tasks > 1``, else empty.
     """
 
     family: Family
@@ -451,13 +518,18 @@ class CognitiveBatchedEnv(BatchedEnv):
                 " set it to 0 (the task's own)"
             )
         super().__init__(task, batch_size, s.steps, extrapolate)
+        hooks: list = []
         if self.params["trial_reset"]:
-            self.task_hooks = (TrialReset(s.period, s.n_trials),)
+            hooks.append(TrialReset(s.period, s.n_trials))
+        if s.tasks > 1 and not self.params["trial_reset"]:  # a trial reset already resets at every task start
+            hooks.append(TaskReset(s.period, s.trials_per_task, s.tasks))
+        self.task_hooks = tuple(hooks)
         self.reward_kind, self.margin = str(self.params["reward"]), float(self.params["margin"])
         B, n = self.batch_size, s.n_trials
         self.trial_targets = np.zeros((B, n), dtype=np.int8)
         self.trial_correct = np.zeros((B, n), dtype=bool)
         self.mappings = np.zeros((B, 0), dtype=np.int8)
+        self.task_mappings = np.zeros((B, s.tasks, 0), dtype=np.int8)
         self.trial_cues = np.zeros((B, n, 0), dtype=np.int8)
         self._cache: dict[int, Episode] = {}
         self._table = np.zeros((1, s.steps + 1, self.obs_dim), dtype=np.float32)  # [U, T+1, C]
@@ -470,8 +542,9 @@ class CognitiveBatchedEnv(BatchedEnv):
         if episode is None:
             if len(self._cache) >= CACHE_LIMIT:
                 self._cache.clear()
-            rng, _ = seeding.np_random(seed)
-            episode = self._cache[seed] = draw_episode(self.family, self.params, rng)
+            draw, mirrored = seed_draw(seed)
+            rng, _ = seeding.np_random(draw)
+            episode = self._cache[seed] = draw_episode(self.family, self.params, rng, mirrored)
         return episode
 
     def _reset(self, goals: np.ndarray, seeds: list[int]) -> np.ndarray:
@@ -481,6 +554,7 @@ class CognitiveBatchedEnv(BatchedEnv):
         self._table = np.stack([e.inputs for e in episodes])
         self.trial_targets = np.stack([e.targets for e in episodes])[self._member_row]
         self.mappings = np.stack([e.mapping for e in episodes])[self._member_row]
+        self.task_mappings = np.stack([e.task_mappings for e in episodes])[self._member_row]
         self.trial_cues = np.stack([e.cues for e in episodes])[self._member_row]
         self.trial_correct = np.zeros_like(self.trial_targets, dtype=bool)
         self._decision_sum[:] = 0.0

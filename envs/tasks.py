@@ -44,6 +44,11 @@ class TaskSpec:
         param_check: optional validator of the values, ``param_check(params)``, called by
             `check_params` once every key is known; it raises a one-line `ConfigError` naming
             ``env.params.KEY`` for the first bad value. None: any value is accepted.
+        feedback_channels: observation columns that carry the task's feedback (the cognitive
+            tasks' correct answer after each trial), read by ``rule.modulator=feedback``; () = none.
+        mirror_bit: ``seed + mirror_bit`` gives the mirrored twin of episode ``seed`` (every
+            correct answer flipped; `pdlf.envs.cognitive`), used by ``env.mirror_pairs``; 0 = the
+            task has no twins.
     """
 
     name: str
@@ -58,6 +63,8 @@ class TaskSpec:
     description: str = ""
     params: tuple[str, ...] = ()
     param_check: Callable[[Mapping[str, Any]], None] | None = field(default=None, compare=False)
+    feedback_channels: tuple[int, ...] = ()
+    mirror_bit: int = 0
 
     def check_params(self, params: dict) -> None:
         """Raise `ConfigError` naming the first key of ``params`` this task does not take, or

@@ -104,7 +104,8 @@ def analyze_run(
         from pdlf.stdp import stdp_summary
 
         stdp = stdp_summary(run.cfg, weights_genome, run.spec.obs_dim, run.spec.act_dim)
-        figures["stdp"] = plot_stdp(stdp)
+        if not stdp.get("skipped"):
+            figures["stdp"] = plot_stdp(stdp)
     else:
         stdp = {"skipped": "direct-weight run (rule none): no plasticity rule, so no STDP window",
                 "lags": [], "mean_dw": []}

@@ -55,6 +55,10 @@ class EnvConfig:
         friction_cone: MuJoCo's contact friction cone, set on the model in either backend:
             ``pyramidal`` (the models' own) or ``elliptic`` (the two engines agree under it on
             contact tasks such as ant_dir).
+        mirror_pairs: the repeats of a goal come in mirrored twins (repeat ``2k + 1`` is repeat
+            ``2k``'s episode with every correct answer flipped; the cognitive tasks): an output
+            bias cancels exactly in the fitness, and training logs how much of the fitness spread
+            is learning and how much bias (`pdlf.es.generation.fitness_parts`). Needs even repeats.
     """
 
     name: str = "halfcheetah_vel"
@@ -68,6 +72,7 @@ class EnvConfig:
     backend: str = "mujoco"
     device: str = "cpu"
     friction_cone: str = "pyramidal"
+    mirror_pairs: bool = False
 
     def validate(self) -> None:
         if self.repeats < 1:
@@ -284,7 +289,14 @@ class RunConfig:
             section = getattr(self, f.name)
             if hasattr(section, "validate"):
                 section.validate()
-        get_task(self.env.name).check_params(self.env.params)
+        spec = get_task(self.env.name)
+        spec.check_params(self.env.params)
+        if self.env.mirror_pairs and not spec.mirror_bit:
+            raise ConfigError(f"env.mirror_pairs=true: task {self.env.name} has no mirrored twins (dms, ctx_dms, gng_dr2"
+                              " and gng_dr4 do); set env.mirror_pairs=false")
+        if self.env.mirror_pairs and self.env.repeats % 2:
+            raise ConfigError(f"env.mirror_pairs=true with env.repeats={self.env.repeats}: twins come in pairs;"
+                              " make env.repeats even")
         share = self.agent.weight_sharing
         if share > 1 and self.env.repeats % share:
             raise ConfigError(

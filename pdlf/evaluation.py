@@ -17,7 +17,7 @@ import torch
 from pdlf.errors import ConfigError
 from pdlf.normalizer import FrozenNorm
 from pdlf.rollout import Perturbation, RolloutResult, rollout
-from pdlf.snn.network import PlasticSNN
+from pdlf.snn.network import PlasticSNN, task_agents
 
 
 @dataclass
@@ -66,7 +66,7 @@ def evaluate_genome(
     goals = np.asarray(goals, dtype=np.float64)
     seeds = np.asarray(seeds, dtype=np.int64)
     g, s = len(goals), len(seeds)
-    agent = PlasticSNN(spec.obs_dim, spec.act_dim, cfg.agent, cfg.rule)
+    agent = task_agents(spec, cfg.agent, cfg.rule)
     if agent_hook is not None:
         agent_hook(agent)
     steps = episode_steps or cfg.env.episode_steps or None

@@ -111,7 +111,7 @@ def evaluate_l2l_genomes(cfg, genomes: torch.Tensor, tasks: int, trials: int = 1
     genome meets the same task seeds. Returns one `L2LResult` per genome, in order."""
     from pdlf.envs import get_task, make_batched
     from pdlf.rollout import rollout
-    from pdlf.snn.network import PlasticSNN
+    from pdlf.snn.network import task_agents
 
     if cfg.env.name not in FAMILIES:
         raise ConfigError(f"learning to learn needs a run on a task family ({', '.join(FAMILIES)}); this run is on {cfg.env.name!r}")
@@ -125,9 +125,10 @@ def evaluate_l2l_genomes(cfg, genomes: torch.Tensor, tasks: int, trials: int = 1
     n_genomes = genomes.shape[0]
     rows = n_genomes * sequences  # row g * sequences + s: genome g, sequence s
     spec = get_task(cfg.env.name)
-    params = {**cfg.env.params, "n_trials": int(trials)}  # trial_reset as the run trained
+    # one task per episode (training may have shown several, env.params.n_tasks); trial_reset as trained
+    params = {**cfg.env.params, "n_trials": int(trials), "n_tasks": 1}
     env = make_batched(spec.name, rows, params=params)
-    agent = PlasticSNN(spec.obs_dim, spec.act_dim, cfg.agent, cfg.rule)
+    agent = task_agents(spec, cfg.agent, cfg.rule)
     seeds = np.tile(task_seeds(seed, sequences, tasks), (1, n_genomes))  # [tasks, rows]
     goals = np.full(rows, 0.5)
     results = [L2LResult(cfg.env.name, int(tasks), int(trials), float(threshold), int(window),

@@ -34,12 +34,17 @@ from pdlf.tables import Table, stat_record
 
 # condition -> what it is (configs/ip2/{family}__{condition}.yaml)
 CONDITIONS = {
-    "syn_ip": "synaptic + intrinsic plasticity",
-    "syn": "synaptic plasticity only",
-    "ip": "intrinsic plasticity only",
+    "tf_delta": "three-factor delta rule on the readout (feedback modulator)",
+    "tf_hebb": "three-factor Hebbian readout (feedback modulator)",
+    "tf_rpe": "three-factor Hebbian readout (reward prediction error)",
+    "tf_np": "three-factor Hebbian readout (node perturbation)",
+    "tf_ip": "three-factor intrinsic plasticity of θ, τ, τ_d (feedback modulator), direct weights",
+    "syn": "two-factor plasticity (PDLF's rule) on the readout",
     "none": "no plasticity (direct weights, memory in activity)",
     "gru": "GRU (direct weights)",
 }
+HEADLINE = "tf_delta"  # the condition shown beside IP²-RSNN's published numbers
+GNG_FAMILIES = ("gng_dr2", "gng_dr4")  # the families the experiment runs by default
 # IP²-RSNN's published failures per 1,000 tasks (spec §3): its own model on every family, and the
 # 4-head self-attention baseline on the context-dependent task
 PAPER_FAILURES = {("ip2-rsnn", f): 0 for f in FAMILIES} | {("4-head self-attention", "ctx_dms"): 64}
@@ -62,7 +67,7 @@ class L2LExperiment:
     """
 
     root: Path
-    families: tuple[str, ...] = FAMILIES
+    families: tuple[str, ...] = GNG_FAMILIES
     seeds: tuple[int, ...] = (0, 1, 2)
     generations: int | None = None
     tasks: int = 1000
@@ -116,6 +121,7 @@ def run_l2l_experiment(exp: L2LExperiment, save: Callable[[str, Any], None]) -> 
             for seed, run, res in zip(exp.seeds, runs, results):
                 trained = summarise_run(run.run_dir)
                 mean_trials = res.mean_trials()
+                reached = [t for seq in res.trials_to_threshold for t in seq if t is not None]
                 rows.append({
                     "seed": seed, "genome_size": int(centres.shape[1]), "tasks": exp.tasks, "sequences": sequences,
                     "trial_limit": exp.trial_limit, "failures": res.failures, "slope": res.slope,
@@ -123,6 +129,8 @@ def run_l2l_experiment(exp: L2LExperiment, save: Callable[[str, Any], None]) -> 
                     "first_tasks_trials": float(np.mean(mean_trials[:EDGE])),
                     "last_tasks_trials": float(np.mean(mean_trials[-EDGE:])),
                     "accuracy": float(np.mean(res.accuracy)),
+                    "median_trials": float(np.median(reached)) if reached else None,
+                    "learning_share": final_learning_share(run.run_dir),
                     "final_center_fitness": trained["final_center"], "env_steps": trained["env_steps"],
                     "generations": run.cfg.es.generations, "train_minutes": trained["wall_s"] / 60,
                     "eval_minutes": eval_seconds / 60 / len(runs),
@@ -133,6 +141,17 @@ def run_l2l_experiment(exp: L2LExperiment, save: Callable[[str, Any], None]) -> 
                   f"({eval_seconds:.0f} s evaluation)", file=sys.stderr)
 
 
+def final_learning_share(run_dir: Path) -> float | None:
+    """Mean ``fitness/learning_share`` (`pdlf.es.generation.FitnessParts`) of a run's last
+    `FINAL_WINDOW` generations, or None for a run without mirrored pairs."""
+    import csv
+
+    with open(Path(run_dir) / "metrics.csv", newline="") as fh:
+        values = [float(r["fitness/learning_share"]) for r in csv.DictReader(fh) if r.get("fitness/learning_share")]
+    values = [v for v in values[-FINAL_WINDOW:] if np.isfinite(v)]
+    return float(np.mean(values)) if values else None
+
+
 def _mean(rows: list[dict], key: str) -> float:
     return float(np.mean([r[key] for r in rows]))
 
@@ -140,22 +159,26 @@ def _mean(rows: list[dict], key: str) -> float:
 def l2l_table(exp: L2LExperiment, load: Callable[[str], Any]) -> Table:
     """One row per (family, condition) over seeds, beside IP²-RSNN's published failures."""
     table = Table("l2l", ["family", "condition", "genes", "failures per run (of tasks)", "published failures (1,000 tasks)",
-                          f"trials to threshold, first {EDGE} tasks", f"last {EDGE} tasks", "slope (trials per task)",
-                          "trials correct", f"centre fitness, last {FINAL_WINDOW} generations", "train minutes per run"])
+                          "median trials to threshold", f"trials to threshold, first {EDGE} tasks", f"last {EDGE} tasks",
+                          "slope (trials per task)", "trials correct", f"centre fitness, last {FINAL_WINDOW} generations",
+                          "learning share of the fitness spread", "train minutes per run"])
     for family in exp.families:
         for condition in CONDITIONS:
             rows = load(f"l2l__{family}__{condition}")
             if not rows:
                 continue
             published = "; ".join(f"{who}: {n}" for (who, fam), n in PAPER_FAILURES.items()
-                                  if fam == family and condition == "syn_ip")  # beside the paper's own model
-            values = {k: [r[k] for r in rows] for k in ("failures", "first_tasks_trials", "last_tasks_trials", "slope",
-                                                        "accuracy", "final_center_fitness", "train_minutes")}
+                                  if fam == family and condition == HEADLINE)  # beside the paper's own model
+            values = {k: [r.get(k) for r in rows] for k in ("failures", "median_trials", "first_tasks_trials",
+                                                            "last_tasks_trials", "slope", "accuracy", "final_center_fitness",
+                                                            "learning_share", "train_minutes")}
             table.add([family, condition, f"{rows[0]['genome_size']:,}",
                        f"{finite_stats(values['failures']).format(1)} (of {rows[0]['tasks']:,})", published or "n/a",
+                       finite_stats(values["median_trials"]).format(1),
                        finite_stats(values["first_tasks_trials"]).format(1), finite_stats(values["last_tasks_trials"]).format(1),
                        finite_stats(values["slope"]).format(3), finite_stats(values["accuracy"]).format(3),
-                       finite_stats(values["final_center_fitness"]).format(1), finite_stats(values["train_minutes"]).format(1)],
+                       finite_stats(values["final_center_fitness"]).format(1), finite_stats(values["learning_share"]).format(3),
+                       finite_stats(values["train_minutes"]).format(1)],
                       {"family": family, "condition": condition, "genome_size": rows[0]["genome_size"],
                        "tasks": rows[0]["tasks"], "sequences": rows[0]["sequences"], "trial_limit": rows[0]["trial_limit"],
                        "generations": rows[0]["generations"], "env_steps": rows[0]["env_steps"],

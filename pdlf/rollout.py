@@ -137,6 +137,8 @@ def rollout(
             stats = ObsStats.zeros(n_stats) if stats_rows.any() else None
             stats_rows_x = stats_rows
         per_step = [] if record_rewards else None
+        # the reward of the previous action, the agents' third factor (0 before the first)
+        last_reward = torch.zeros(b, dtype=torch.float64, device=obs.device) if on_device else np.zeros(b)
         t = 0
         while t < env.max_steps and (on_device and t % DEVICE_DONE_CHECK or alive.any()):
             for p in perturbations:
@@ -147,10 +149,10 @@ def rollout(
                 stats.add_batch(obs[:, :n_stats], alive & ~diverged & stats_rows_x)
             if on_device:
                 x = norm.apply_tensor(obs) if norm is not None else obs.to(torch.float32)
-                action = agent.act(x).detach().to(dev)
+                action = agent.act(x, last_reward).detach().to(dev)
             else:
                 x = norm.apply(obs) if norm is not None else obs.astype(np.float32)
-                action = agent.act(torch.from_numpy(x)).detach().to("cpu", torch.float64).numpy()
+                action = agent.act(torch.from_numpy(x), torch.from_numpy(last_reward)).detach().to("cpu", torch.float64).numpy()
             bad = ~xp.isfinite(action).all(axis=1)
             if on_device or bad.any():  # on the device: always, rather than wait to ask
                 diverged |= bad & alive
@@ -162,6 +164,7 @@ def rollout(
                 obs = xp.where(bad_env[:, None], 0.0, obs)
                 reward = xp.where(bad_env, 0.0, reward)
             returns += reward
+            last_reward = reward
             lengths += alive
             for p in perturbations:
                 p.after_step(t + 1, agent, reward)

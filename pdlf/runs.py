@@ -45,7 +45,7 @@ class LoadedRun:
     @property
     def kind(self) -> str:
         """``plastic`` or ``direct`` (rule ``none``)."""
-        return "direct" if self.cfg.rule.name == "none" else "plastic"
+        return "direct" if self.cfg.rule.families() == {"none"} else "plastic"
 
     @property
     def label(self) -> str:
@@ -65,9 +65,9 @@ class LoadedRun:
             return torch.as_tensor(g, dtype=torch.float32)
         if which == "center":
             from pdlf.es.searchers import make_searcher
-            from pdlf.snn.network import genome_layout
+            from pdlf.snn.network import task_layout
 
-            layout = genome_layout(self.spec.obs_dim, self.spec.act_dim, self.cfg.agent, self.cfg.rule)
+            layout = task_layout(self.spec, self.cfg.agent, self.cfg.rule)
             searcher = make_searcher(self.cfg.es, layout.initial(), layout.bounds())
             searcher.load_state_dict(self.state["searcher"])
             return searcher.center().to(torch.float32)

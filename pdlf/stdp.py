@@ -67,19 +67,23 @@ def stdp_summary(cfg, genome: torch.Tensor, obs_dim: int, act_dim: int) -> dict:
     The headline layer is a hidden→hidden layer if the network has one, else hidden→readout:
     their presynaptic activity is a hidden trace (the first layer's is the raw input).
     """
+    from pdlf.envs import get_task
     from pdlf.snn.network import genome_layout, network_layers
 
-    layers = network_layers(obs_dim, act_dim, cfg.agent)  # the SNN's layers (a GRU branch has no rule)
-    layout = genome_layout(obs_dim, act_dim, cfg.agent, cfg.rule)
+    # the SNN's two-factor layers (a GRU branch, direct and three-factor layers have no window)
+    layers = [l for l in network_layers(obs_dim, act_dim, cfg.agent) if cfg.rule.layer_spec(l.name).coefficients]
+    if not layers:
+        return {"skipped": "no layer has a two-factor rule (direct or three-factor layers only), so no STDP window",
+                "lags": [], "mean_dw": []}
+    layout = genome_layout(obs_dim, act_dim, cfg.agent, cfg.rule, len(get_task(cfg.env.name).feedback_channels))
     genes = layout.split(genome.reshape(1, -1).to(torch.float64))
-    spec = cfg.rule.spec()
     windows, drift = {}, {}
     for layer in layers:
-        coeffs = spec.coefficients(genes[layer.name])
+        coeffs = cfg.rule.layer_spec(layer.name).coefficients(genes[layer.name])
         windows[layer.name] = stdp_window(coeffs)
         drift[layer.name] = 0.0 if coeffs.k_0 is None else float(coeffs.k_0.mean())
     names = [l.name for l in layers]
-    head = "l1" if "l1" in names else "out"
+    head = "l1" if "l1" in names else ("out" if "out" in names else names[-1])
     w = windows[head].reshape(len(STDP_LAGS), -1)  # [L, n_in * n_out]
     score = np.ptp(w, axis=0) if np.ptp(w, axis=0).max() > 0 else np.abs(w[0])
     picked = np.argsort(-score, kind="stable")[:N_SYNAPSES_SHOWN]

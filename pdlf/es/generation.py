@@ -31,9 +31,49 @@ ENV_SEED_PURPOSE = 2  # `generation_seed` purpose of the env seeds (1: search sa
 
 
 def env_seeds_for(cfg: RunConfig, generation: int, n_goals: int) -> np.ndarray:
-    """``[G, R]`` env seeds of a generation: fresh every generation, shared by all members."""
+    """``[G, R]`` env seeds of a generation: fresh every generation, shared by all members. With
+    ``env.mirror_pairs`` repeat ``2k + 1`` is repeat ``2k``'s mirrored twin (seed + the task's
+    ``mirror_bit``)."""
     rng = np.random.default_rng(generation_seed(cfg.es.seed, generation, purpose=ENV_SEED_PURPOSE))
-    return rng.integers(0, 2**31 - 1, size=(n_goals, cfg.env.repeats), dtype=np.int64)
+    seeds = rng.integers(0, 2**31 - 1, size=(n_goals, cfg.env.repeats), dtype=np.int64)
+    if cfg.env.mirror_pairs:
+        from pdlf.envs import get_task
+
+        seeds[:, 1::2] = seeds[:, 0::2] + get_task(cfg.env.name).mirror_bit
+    return seeds
+
+
+@dataclass(frozen=True)
+class FitnessParts:
+    """How much of a generation's fitness spread between members is learning and how much bias.
+
+    For a mirrored pair of episodes (returns ``f``, ``f'``) the *learning* part is ``(f + f') / 2``
+    (an agent that ignores the feedback, whatever its bias, scores the same on every pair) and the
+    *bias* part ``(f - f') / 2`` (what an unmirrored task would add). Per member each part is
+    summed over goals and averaged over pairs, like the fitness; the variances are over members.
+
+    Attributes:
+        learning_var, bias_var: variance over members of each part.
+        learning_share: ``learning_var / (learning_var + bias_var)`` (NaN if both are 0).
+    """
+
+    learning_var: float
+    bias_var: float
+    learning_share: float
+
+
+def fitness_parts(returns: np.ndarray) -> FitnessParts:
+    """`FitnessParts` of ``returns`` ``[P, G, R]`` whose repeats are mirrored pairs (``R`` even);
+    diverged members (NaN) are left out."""
+    returns = np.asarray(returns, dtype=np.float64)
+    ok = np.isfinite(returns).all(axis=(1, 2))
+    r = returns[ok]
+    learning = ((r[:, :, 0::2] + r[:, :, 1::2]) / 2).mean(axis=2).sum(axis=1)
+    bias = ((r[:, :, 0::2] - r[:, :, 1::2]) / 2).mean(axis=2).sum(axis=1)
+    lv = float(learning.var()) if learning.size else float("nan")
+    bv = float(bias.var()) if bias.size else float("nan")
+    total = lv + bv
+    return FitnessParts(lv, bv, lv / total if total > 0 else float("nan"))
 
 
 def training_goals(cfg: RunConfig) -> np.ndarray:
@@ -86,6 +126,7 @@ class GenerationFitness:
         n_diverged: members whose returns were NaN/inf.
         center_per_goal: ``[G]`` the centre's mean return per goal, or None if not evaluated.
         result: the evaluator's raw `GenerationResult` (env steps, retries, workers alive, ...).
+        parts: the learning and bias parts of the fitness spread (``env.mirror_pairs``), else None.
     """
 
     generation: int
@@ -94,6 +135,7 @@ class GenerationFitness:
     n_diverged: int
     center_per_goal: np.ndarray | None
     result: GenerationResult
+    parts: FitnessParts | None = None
 
     @property
     def finite(self) -> Tensor:
@@ -128,7 +170,9 @@ def generation_fitness(
     if result.obs_stats is not None:
         normalizer.update(result.obs_stats)
     center_per_goal = result.returns[CENTER].mean(axis=1) if CENTER in result.returns else None
-    return GenerationFitness(population.generation, fitness, per_goal, n_diverged, center_per_goal, result)
+    parts = fitness_parts(np.stack([result.returns[m] for m in members])) if cfg.env.mirror_pairs else None
+    return GenerationFitness(population.generation, fitness, per_goal, n_diverged, center_per_goal, result, parts)
 
 
-__all__ = ["env_seeds_for", "training_goals", "new_normalizer", "generation_task", "GenerationFitness", "generation_fitness"]
+__all__ = ["env_seeds_for", "FitnessParts", "fitness_parts", "training_goals", "new_normalizer", "generation_task",
+           "GenerationFitness", "generation_fitness"]

@@ -39,7 +39,7 @@ from pdlf.config import RunConfig
 from pdlf.es.evaluator import Evaluator
 from pdlf.es.generation import generation_fitness, new_normalizer, training_goals
 from pdlf.es.searchers import ExplicitPopulation
-from pdlf.snn.network import genome_layout
+from pdlf.snn.network import task_layout
 
 
 class PlasticityProblem(Problem):
@@ -63,7 +63,7 @@ class PlasticityProblem(Problem):
         cfg.validate()
         self.cfg = cfg
         self.spec = get_task(cfg.env.name)
-        self.layout = genome_layout(self.spec.obs_dim, self.spec.act_dim, cfg.agent, cfg.rule)
+        self.layout = task_layout(self.spec, cfg.agent, cfg.rule)
         self.goals = training_goals(cfg)
         self.normalizer = new_normalizer(cfg)
         self.generation = 0

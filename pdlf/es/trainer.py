@@ -48,7 +48,7 @@ from pdlf.interrupts import StopSignals
 from pdlf.loggers import CSVLogger, ProgressLogger, TensorBoardLogger
 from pdlf.outputs import prepare_output_dir
 from pdlf.runs import CHECKPOINT, check_run_dir
-from pdlf.snn.network import genome_layout
+from pdlf.snn.network import task_layout
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,10 @@ def metrics_row(scored: GenerationFitness, env_steps: int, best_ever: float, sea
             row[f"goal/{k}"] = float(v)
     for k, v in enumerate(scored.per_goal.mean(axis=0)):
         row[f"goal_pop_mean/{k}"] = float(v)
+    if scored.parts is not None:  # env.mirror_pairs: how much of the spread is learning
+        row["fitness/learning_var"] = scored.parts.learning_var
+        row["fitness/bias_var"] = scored.parts.bias_var
+        row["fitness/learning_share"] = scored.parts.learning_share
     row.update({f"es/{k}": v for k, v in searcher_stats.items()})
     row.update(
         {
@@ -111,7 +115,7 @@ class Trainer:
         self.cfg = cfg
         self.run_dir = run_dir
         self.spec = get_task(cfg.env.name)
-        self.layout = genome_layout(self.spec.obs_dim, self.spec.act_dim, cfg.agent, cfg.rule)
+        self.layout = task_layout(self.spec, cfg.agent, cfg.rule)
         self.goals = training_goals(cfg)
         self.searcher = make_searcher(cfg.es, self.layout.initial(), self.layout.bounds())
         self.normalizer = new_normalizer(cfg)

@@ -11,7 +11,8 @@ genes in the rule's order. Each block has the shape its granularity gives:
 | layer       | ``(1, 1)``            |
 
 so every block broadcasts against the layer's weights ``[P, n_in, n_out]``. The direct-weight rule
-``none`` has one block ``W`` of shape ``(n_in, n_out)`` per layer.
+``none`` has one block ``W`` of shape ``(n_in, n_out)`` per layer. Each layer has the genes of its
+own rule (``rule.layers``, else ``rule.name``); a rule's ``layer_level`` genes are ``(1, 1)``.
 
 Example: PDLF's ant_dir network (28 inputs, 128 hidden, 8 actions, per synapse) has
 ``5 * (28*128 + 128*8) = 23,040`` genes.
@@ -31,8 +32,9 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from pdlf.errors import GenomeShapeError
+from pdlf.errors import ConfigError, GenomeShapeError
 from pdlf.plasticity.catalog import RuleConfig
+from pdlf.registry import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -83,13 +85,21 @@ class GenomeLayout:
         self.layers = list(layers)
         self.rule = rule
         self.genes = rule.evolved_genes()
+        names = {layer.name for layer in self.layers}
+        for name in rule.layers:
+            if name not in names:
+                raise ConfigError(f"rule.layers has layer {name!r}, which this network lacks: "
+                                  f"{did_you_mean(str(name), tuple(l.name for l in self.layers))}")
         blocks: list[GeneBlock] = []
         offset = 0
-        direct = rule.spec().family == "none"
         for layer in self.layers:
-            for gene in self.genes:
+            spec = rule.layer_spec(layer.name)
+            direct = spec.family == "none"
+            for gene in rule.layer_genes(layer.name):
                 if direct:
                     granularity = "synapse"
+                elif gene in spec.layer_level:
+                    granularity = "layer"
                 elif gene == "eta" and rule.eta_granularity:
                     granularity = rule.eta_granularity
                 else:
@@ -99,7 +109,6 @@ class GenomeLayout:
                 offset += block.size
         self.rule_blocks = blocks  # `blocks` is these, then `extra_blocks`
         self.extra_blocks: list[GeneBlock] = []
-        names = {layer.name for layer in self.layers}
         for layer_name, gene, shape in extra_blocks:
             shape = tuple(int(n) for n in shape)
             if len(shape) != 2 or min(shape) < 1:

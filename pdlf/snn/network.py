@@ -47,7 +47,11 @@ from pdlf.plasticity.genome import GenomeLayout, LayerShape
 from pdlf.plasticity.rules import RuleCoefficients, normalize_max_abs_, plastic_update_, shared_plastic_update_
 from pdlf.registry import did_you_mean
 from pdlf.snn.gru import GRU_LAYER, GRUParams, gru_blocks, gru_init, gru_params, gru_readout, gru_step
-from pdlf.snn.intrinsic import GATES, PROPERTIES, ip_blocks, ip_layer, layer_intrinsic
+from pdlf.plasticity.catalog import THREE_FACTOR
+from pdlf.plasticity.modulators import MOD_LAYER, feedback_gate, feedback_read, modulator_blocks, perturbation_noise
+from pdlf.plasticity.modulators import reward_prediction_error
+from pdlf.plasticity.three_factor import DeltaTrace, HebbTrace, delta_rate, delta_update_, eligibility_decay, hebb_update_
+from pdlf.snn.intrinsic import GATES, INTRINSIC_RULES, PROPERTIES, ip_blocks, ip_layer, layer_intrinsic
 from pdlf.snn.lif import LIFState, lif_init, lif_step, two_compartment_step
 
 SPIKE_KINDS = ("ternary", "binary")
@@ -71,7 +75,8 @@ class AgentConfig:
     Attributes:
         hidden: sizes of the hidden LIF layers.
         spikes: ``ternary`` (PDLF: -1/0/+1) or ``binary`` (0/1).
-        tau: initial membrane time constant of every neuron (steps; PDLF: e).
+        tau: initial membrane time constant of every neuron (steps; PDLF: e). A neuron keeps
+            ``1 / tau`` of its membrane per step (`pdlf.snn.lif`): larger τ, shorter memory.
         theta: initial firing threshold of every neuron (PDLF: 0.1).
         recurrent: add plastic hidden→hidden weights fed by the previous step's spikes.
         init_weights: fast weights at episode start: ``zero`` (PDLF) or ``uniform`` in
@@ -91,13 +96,18 @@ class AgentConfig:
             direct-weight baseline; `PDLF_DIRECT_AGENT` with rule ``none`` is that baseline).
         neuron: ``lif`` (point neuron, default) or ``two_compartment`` (a dendrite with time
             constant ``tau_d`` feeding the soma; `pdlf.snn.lif.two_compartment_step`).
-        tau_d: initial dendritic time constant (steps, > 1).
+        tau_d: initial dendritic time constant (steps, > 1); the dendrite keeps ``1 / tau_d`` per step.
+        retention: the fraction of its membrane a neuron keeps per step, in (0, 1): sets
+            ``tau = 1 / retention`` (None: ``tau`` says it). 0.95 keeps ~60 % over 10 steps.
+        retention_d: the same for the dendrite (``tau_d = 1 / retention_d``).
         readout: the readout reads the last hidden layer's ``spikes`` (default) or its somatic
             ``membrane`` potential (IP²-RSNN reads membranes).
         intrinsic: neuron properties with evolved intrinsic plasticity, any of ``theta``, ``tau``,
             ``tau_d`` (`pdlf.snn.intrinsic`); () = none. With rule ``none`` it is "intrinsic only".
         intrinsic_gate: meta-intrinsic gates ``continuous`` (the gene scales its rule) or
             ``binary`` (the mask gate > 0 switches it).
+        intrinsic_rule: ``homeostatic`` (default) or ``three_factor`` (the change waits for
+            ``rule.modulator``'s third factor; `pdlf.snn.intrinsic`).
         intrinsic_gate_per_neuron: one gate per neuron instead of one per layer and property.
         device: torch device of the agents' tensors (``cpu``, ``cuda``, ``cuda:1``).
         dtype: ``float32`` or ``float64``.
@@ -118,10 +128,13 @@ class AgentConfig:
     output: str = "linear"
     neuron: str = "lif"
     tau_d: float = 2.0
+    retention: float | None = None
+    retention_d: float | None = None
     readout: str = "spikes"
     intrinsic: tuple[str, ...] = ()
     intrinsic_gate: str = "continuous"
     intrinsic_gate_per_neuron: bool = False
+    intrinsic_rule: str = "homeostatic"
     device: str = "cpu"
     dtype: str = "float32"
 
@@ -159,12 +172,31 @@ class AgentConfig:
             raise ConfigError(f"agent.intrinsic={list(self.intrinsic)!r} names a property twice")
         if not self.tau_d > 1.0:
             raise ConfigError(f"agent.tau_d={self.tau_d!r}: the dendritic time constant must be > 1 step")
+        for label, value, tau_label, tau, default in (("retention", self.retention, "tau", self.tau, math.e),
+                                                      ("retention_d", self.retention_d, "tau_d", self.tau_d, 2.0)):
+            if value is None:
+                continue
+            if isinstance(value, bool) or not 0.0 < float(value) < 1.0:
+                raise ConfigError(f"agent.{label}={value!r}: give the fraction kept per step in (0, 1), e.g. 0.95")
+            if tau != default:
+                raise ConfigError(f"agent.{label}={value!r} and agent.{tau_label}={tau!r} both set one memory:"
+                                  f" give one ({label} = 1 / {tau_label})")
+        if self.intrinsic_rule not in INTRINSIC_RULES:
+            raise ConfigError(f"agent.intrinsic_rule={self.intrinsic_rule!r}: {did_you_mean(self.intrinsic_rule, INTRINSIC_RULES)}")
         if self.output not in OUTPUTS:
             raise ConfigError(f"agent.output={self.output!r}: {did_you_mean(self.output, OUTPUTS)}")
         if self.readout_post not in READOUT_POSTS:
             raise ConfigError(f"agent.readout_post={self.readout_post!r}: {did_you_mean(self.readout_post, READOUT_POSTS)}")
         if isinstance(self.weight_sharing, bool) or not isinstance(self.weight_sharing, int) or self.weight_sharing < 1:
             raise ConfigError(f"agent.weight_sharing={self.weight_sharing!r}: give the rollouts per fast-weight set as an integer >= 1 (1 = per rollout)")
+
+    def soma_tau(self) -> float:
+        """The initial somatic time constant: ``1 / retention`` where set, else ``tau``."""
+        return 1.0 / float(self.retention) if self.retention is not None else float(self.tau)
+
+    def dendrite_tau(self) -> float:
+        """The initial dendritic time constant: ``1 / retention_d`` where set, else ``tau_d``."""
+        return 1.0 / float(self.retention_d) if self.retention_d is not None else float(self.tau_d)
 
 
 def network_layers(obs_dim: int, act_dim: int, cfg: AgentConfig) -> list[LayerShape]:
@@ -180,21 +212,60 @@ def network_layers(obs_dim: int, act_dim: int, cfg: AgentConfig) -> list[LayerSh
     return layers
 
 
-def genome_layout(obs_dim: int, act_dim: int, agent: AgentConfig, rule: RuleConfig) -> GenomeLayout:
-    """The genome layout of ``PlasticSNN(obs_dim, act_dim, agent, rule)``: the rule's blocks on
-    `network_layers`, then (``agent.gru_hidden > 0``) the GRU's direct blocks ``gru.W_x``, ``gru.W_h``,
-    ``gru.b``, ``gru.b_hn``, ``gru.w_out``, ``gru.b_out``, then (``agent.intrinsic``) the intrinsic
-    blocks ``ip.l{i}.{property}.{init,eta,target,gate}`` (`pdlf.snn.intrinsic`), then
-    (``agent.biases``) ``bias.l0`` … ``bias.out`` (``[1, n]`` each); extra blocks start at 0 and are unbounded."""
+def _three_factor_layers(layers: list[LayerShape], rule: RuleConfig) -> list[tuple[str, int, str]]:
+    """``(name, n_out, rule name)`` of the layers whose rule is three-factor, in network order."""
+    return [(l.name, l.n_out, rule.layer_spec(l.name).name) for l in layers if rule.layer_spec(l.name).family == THREE_FACTOR]
+
+
+def uses_modulator(agent: AgentConfig, rule: RuleConfig, layers: list[LayerShape]) -> bool:
+    """Whether any layer or intrinsic property of the agents takes a third factor."""
+    return bool(_three_factor_layers(layers, rule)) or (bool(agent.intrinsic) and agent.spiking
+                                                         and agent.intrinsic_rule == "three_factor")
+
+
+def genome_layout(obs_dim: int, act_dim: int, agent: AgentConfig, rule: RuleConfig, n_feedback: int = 0) -> GenomeLayout:
+    """The genome layout of ``PlasticSNN(obs_dim, act_dim, agent, rule, feedback)`` (``n_feedback =
+    len(feedback)``): the rule's blocks on `network_layers`, then (``agent.gru_hidden > 0``) the
+    GRU's direct blocks ``gru.W_x``, ``gru.W_h``, ``gru.b``, ``gru.b_hn``, ``gru.w_out``,
+    ``gru.b_out``, then (``agent.intrinsic``) the intrinsic blocks ``ip.l{i}.{property}.{init,eta,target,gate}``
+    (`pdlf.snn.intrinsic`), then (``agent.biases``) ``bias.l0`` … ``bias.out`` (``[1, n]`` each),
+    then the third factor's ``mod.*`` (`pdlf.plasticity.modulators.modulator_blocks`); extra
+    blocks start at 0 and are unbounded.
+
+    A modulator the task cannot feed (``rule.modulator=feedback`` on a task without feedback
+    input) is a `ConfigError`."""
     agent.validate()
+    rule.validate()
+    layers = network_layers(obs_dim, act_dim, agent)
+    modulated = uses_modulator(agent, rule, layers)
+    if modulated and rule.modulator == "feedback" and n_feedback < 1:
+        raise ConfigError("rule.modulator=feedback: this task shows no feedback input (the cognitive tasks dms, ctx_dms,"
+                          " gng_dr2 and gng_dr4 do); use rule.modulator=reward or perturbation here")
+    if agent.weight_sharing > 1 and _three_factor_layers(layers, rule):
+        raise ConfigError(f"agent.weight_sharing={agent.weight_sharing} with a three-factor rule: eligibility traces are"
+                          " per rollout; use agent.weight_sharing=1")
     extra = list(gru_blocks(obs_dim, agent.gru_hidden, act_dim)) if agent.gru_hidden else []
     if agent.intrinsic and agent.spiking:
-        extra += ip_blocks(tuple(int(h) for h in agent.hidden), tuple(agent.intrinsic), agent.intrinsic_gate_per_neuron)
+        three = agent.intrinsic_rule == "three_factor"
+        extra += ip_blocks(tuple(int(h) for h in agent.hidden), tuple(agent.intrinsic), agent.intrinsic_gate_per_neuron,
+                           agent.intrinsic_rule, n_feedback if three and rule.modulator == "feedback" else 0)
     if agent.biases and agent.spiking:
         sizes = [*(int(h) for h in agent.hidden), int(act_dim)]
         names = [*(f"l{i}" for i in range(len(agent.hidden))), "out"]
         extra += [(BIAS_LAYER, name, (1, n)) for name, n in zip(names, sizes)]
-    return GenomeLayout(network_layers(obs_dim, act_dim, agent), rule, extra_blocks=extra)
+    if modulated:
+        extra += modulator_blocks(rule.modulator, _three_factor_layers(layers, rule), int(n_feedback))
+    return GenomeLayout(layers, rule, extra_blocks=extra)
+
+
+def task_layout(spec, agent: AgentConfig, rule: RuleConfig) -> GenomeLayout:
+    """`genome_layout` of agents on the task ``spec`` (a `pdlf.envs.tasks.TaskSpec`: dims and feedback)."""
+    return genome_layout(spec.obs_dim, spec.act_dim, agent, rule, len(spec.feedback_channels))
+
+
+def task_agents(spec, agent: AgentConfig, rule: RuleConfig) -> "PlasticSNN":
+    """A `PlasticSNN` population for the task ``spec``: its dims and its feedback channels."""
+    return PlasticSNN(spec.obs_dim, spec.act_dim, agent, rule, feedback=spec.feedback_channels)
 
 
 def agent_device(name: str) -> torch.device:
@@ -231,26 +302,33 @@ class PlasticSNN:
     neither steps nor outputs (its state is frozen, the action is 0).
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, agent: AgentConfig | None = None, rule: RuleConfig | None = None) -> None:
+    def __init__(self, obs_dim: int, act_dim: int, agent: AgentConfig | None = None, rule: RuleConfig | None = None,
+                 feedback: Sequence[int] = ()) -> None:
         self.cfg = agent or AgentConfig()
         self.cfg.validate()
         self.rule = rule or RuleConfig()
         self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
+        self.feedback = tuple(int(c) for c in feedback)  # observation columns of the feedback input
+        if any(not 0 <= c < self.obs_dim for c in self.feedback):
+            raise ShapeError(f"feedback channels {list(self.feedback)} lie outside the {self.obs_dim} observation columns")
         self.layers = network_layers(obs_dim, act_dim, self.cfg)
-        self.layout = genome_layout(obs_dim, act_dim, self.cfg, self.rule)
+        self.layout = genome_layout(obs_dim, act_dim, self.cfg, self.rule, len(self.feedback))
         self.gru_hidden = int(self.cfg.gru_hidden)
         self.gru_params: GRUParams | None = None
         self.gru_state: Tensor | None = None
         self.device = agent_device(self.cfg.device)
         self.dtype = DTYPES[self.cfg.dtype]
         self.ternary = self.cfg.spikes == "ternary"
-        self.plastic = self.rule.spec().family != "none"
+        self.layer_family = {l.name: self.rule.layer_spec(l.name).family for l in self.layers}
+        self.plastic = any(f != "none" for f in self.layer_family.values())
+        self.modulated = uses_modulator(self.cfg, self.rule, self.layers)
         self.normalize = self.rule.normalizes()
         self.pop = 0
         self.silenced = False
         # Fast weights are stored with the larger dimension last (measured 2.8x faster rule
         # updates for a 128 -> 6 readout): [P, n_in, n_out] or, where n_out < n_in, [P, n_out, n_in].
-        self._transposed = {layer.name: layer.n_out < layer.n_in and self.cfg.weight_sharing == 1 for layer in self.layers}
+        self._transposed = {layer.name: layer.n_out < layer.n_in and self.cfg.weight_sharing == 1
+                            and self.layer_family[layer.name] != THREE_FACTOR for layer in self.layers}
         self.hidden_sizes = tuple(int(h) for h in self.cfg.hidden) if self.cfg.spiking else ()
         self.two_compartment = self.cfg.neuron == "two_compartment"
         self.tau_d: list[Tensor] = []
@@ -265,6 +343,12 @@ class PlasticSNN:
         self._out_masks: dict[str, Tensor] = {}  # layer -> 0/1 multiplier of blocked outputs
         self._hidden_masks: dict[int, Tensor] = {}  # hidden layer index -> [P, n] (1 = alive)
         self._bias: dict[str, Tensor] = {}  # layer -> [P, n] evolved bias (agent.biases)
+        self._tf: dict[str, dict[str, Tensor]] = {}  # three-factor layer -> its genes per rollout
+        self._traces: dict[str, HebbTrace | DeltaTrace] = {}  # three-factor layer -> eligibility state
+        self._mod: dict[str, Tensor] = {}  # modulator genes per rollout (`pdlf.plasticity.modulators`)
+        self._baseline: Tensor | None = None  # [P, 1] running reward baseline (reward, perturbation)
+        self._seeds: Tensor | None = None  # [P] int64 agent seeds (node perturbation's noise)
+        self._step = 0  # steps since reset (node perturbation's noise counter)
 
     # ----------------------------------------------------------------------------- episode start
     def reset(self, genomes: Tensor, seeds: int | Sequence[int] | Tensor = 0, rows_per_genome: int = 1) -> None:
@@ -297,26 +381,40 @@ class PlasticSNN:
         spec = self.rule.spec()
         self._w = {}
         self._coeffs = {}
+        self._tf, self._traces = {}, {}
         for layer in self.layers:
-            if self.plastic:
-                coeffs = (_repeat_rows(c, per_set) for c in spec.coefficients(genes[layer.name]))
+            family = self.layer_family[layer.name]
+            if family == THREE_FACTOR:
+                g = genes[layer.name]
+                name = self.rule.layer_spec(layer.name).name
+                eta = _repeat_rows(g["eta"], per_set)
+                self._tf[layer.name] = {"rule": name, "decay": eligibility_decay(_repeat_rows(g["decay"], per_set)),
+                                        "eta": delta_rate(eta) if name == "tf_delta" else eta}
+                w = torch.zeros(pop, layer.n_in, layer.n_out, device=self.device, dtype=self.dtype)
+            elif family != "none":
+                coeffs = (_repeat_rows(c, per_set) for c in self.rule.layer_spec(layer.name).coefficients(genes[layer.name]))
                 self._coeffs[layer.name] = RuleCoefficients(*(self._to_storage(layer.name, c) for c in coeffs))
                 w = torch.zeros(pop // share, layer.n_in, layer.n_out, device=self.device, dtype=self.dtype)
             else:
                 w = _repeat_rows(genes[layer.name]["W"], per_set)
             self._w[layer.name] = self._to_storage(layer.name, w)
+        self._reset_traces()
+        self._mod = {k: _repeat_rows(v, rows) for k, v in genes.get(MOD_LAYER, {}).items()}
+        self._baseline = torch.zeros(pop, 1, device=self.device, dtype=self.dtype) if "baseline" in self._mod else None
+        self._seeds = self._seed_tensor(seeds, pop) if self.rule.modulator == "perturbation" and self._tf else None
+        self._step = 0
         if self.plastic and self.cfg.init_weights == "uniform":
             self._uniform_init(seeds)
         self.hidden_states = [self._fresh_state(pop, h) for h in self.hidden_sizes]
-        self.tau = [torch.full((pop, h), float(self.cfg.tau), device=self.device, dtype=self.dtype) for h in self.hidden_sizes]
+        self.tau = [torch.full((pop, h), self.cfg.soma_tau(), device=self.device, dtype=self.dtype) for h in self.hidden_sizes]
         self.theta = [torch.full((pop, h), float(self.cfg.theta), device=self.device, dtype=self.dtype) for h in self.hidden_sizes]
-        self.tau_d = ([torch.full((pop, h), float(self.cfg.tau_d), device=self.device, dtype=self.dtype)
+        self.tau_d = ([torch.full((pop, h), self.cfg.dendrite_tau(), device=self.device, dtype=self.dtype)
                        for h in self.hidden_sizes] if self.two_compartment else [])
         self._intrinsic = []
         if self.cfg.intrinsic:  # plastic properties start at default * exp(init) and change every step
             for i, n in enumerate(self.hidden_sizes):
                 state, scale = layer_intrinsic(genes[ip_layer(i)], tuple(self.cfg.intrinsic), self.cfg.intrinsic_gate,
-                                               rows, pop, n, self.two_compartment)
+                                               rows, pop, n, self.two_compartment, self.cfg.intrinsic_rule)
                 self._intrinsic.append(state)
                 props = self._properties(i)
                 for k, factor in scale.items():
@@ -332,6 +430,23 @@ class PlasticSNN:
         self._bias = {}
         if BIAS_LAYER in genes:  # [M, 1, n] per genome -> [P, n] per rollout
             self._bias = {name: _repeat_rows(b[:, 0], rows) for name, b in genes[BIAS_LAYER].items()}
+
+    def _reset_traces(self) -> None:
+        """Zero every three-factor layer's eligibility (running means too: a fresh episode)."""
+        for layer in self.layers:
+            if layer.name in self._tf:
+                like = self._w[layer.name]
+                self._traces[layer.name] = (DeltaTrace.zeros(self.pop, layer.n_in, like)
+                                            if self._tf[layer.name]["rule"] == "tf_delta"
+                                            else HebbTrace.zeros(self.pop, layer.n_in, layer.n_out, like))
+
+    def _seed_tensor(self, seeds, pop: int) -> Tensor:
+        t = torch.as_tensor(seeds, dtype=torch.int64).reshape(-1)
+        if t.numel() == 1:
+            t = t.expand(pop)
+        if t.numel() != pop:
+            raise ShapeError(f"reset got {t.numel()} seeds for {pop} agents: give one per agent or one for all")
+        return t.to(self.device).clone()
 
     def _fresh_state(self, pop: int, n: int):
         return lif_init(pop, n, self.device, self.dtype, dendrite=self.two_compartment)
@@ -393,12 +508,14 @@ class PlasticSNN:
         return {n: (w.transpose(1, 2) if self._transposed[n] else w) for n, w in self._w.items()}
 
     # ----------------------------------------------------------------------------------- stepping
-    def act(self, obs: Tensor) -> Tensor:
+    def act(self, obs: Tensor, reward: Tensor | None = None) -> Tensor:
         """One step: spikes through the network, then the rule updates every fast weight; with a
         GRU branch, one GRU step on ``obs`` and its readout added to the action.
 
         Args:
             obs: ``[P, obs_dim]`` network input (already normalised; goal columns raw).
+            reward: ``[P]`` the reward of the previous action (0 at an episode's first step),
+                read by the ``reward`` and ``perturbation`` modulators only; None = 0.
 
         Returns:
             actions ``[P, act_dim]`` (unclipped; the env clips to its range).
@@ -411,45 +528,87 @@ class PlasticSNN:
         x = obs.to(self.device, self.dtype)
         if self.silenced:
             return self._silent_step()
+        feedback, rpe = self._third_factor(x, reward) if self.modulated else (None, None)
+        self._step += 1
         pre_spikes = x
         pre_act = x  # activity the rule sees as "pre" of the next layer
-        posts: list[tuple[str, Tensor, Tensor]] = []  # (layer, pre activity, post activity)
+        # (layer, pre activity, layer input: what W multiplied, post activity)
+        posts: list[tuple[str, Tensor, Tensor, Tensor]] = []
         for i, state in enumerate(self.hidden_states):
             name = f"l{i}"
-            current = self._forward(name, pre_spikes)
+            current = self._perturbed(name, self._forward(name, pre_spikes))
             if name in self._bias:
                 current = current + self._bias[name]
             if self.cfg.recurrent:
-                current = current + self._forward(f"rec{i}", state.s)
+                current = current + self._perturbed(f"rec{i}", self._forward(f"rec{i}", state.s))
             new = self._neuron_step(i, current, state)
             if i in self._hidden_masks:
                 new = new.masked(self._hidden_masks[i])
             if self._intrinsic:
                 props = self._properties(i)
-                self._intrinsic[i].step(props, current, new.s, new.d)
+                self._intrinsic[i].step(props, current, new.s, new.d, feedback, rpe)
                 self._set_properties(i, props)
-            posts.append((name, pre_act, new.z))
+            posts.append((name, pre_act, pre_spikes, new.z))
             if self.cfg.recurrent:
-                posts.append((f"rec{i}", state.z, new.z))
+                posts.append((f"rec{i}", state.z, state.s, new.z))
             self.hidden_states[i] = new
             pre_spikes, pre_act = new.s, new.z
         if self.cfg.spiking:
             readout_in = self.hidden_states[-1].v if self.cfg.readout == "membrane" else pre_spikes
-            action = self._forward("out", readout_in)
+            action = self._perturbed("out", self._forward("out", readout_in))
             if "out" in self._bias:
                 action = action + self._bias["out"]
-            posts.append(("out", pre_act, torch.tanh(action) if self.cfg.readout_post == "tanh" else action))
+            posts.append(("out", pre_act, readout_in, torch.tanh(action) if self.cfg.readout_post == "tanh" else action))
             if self.cfg.output == "tanh":
                 action = torch.tanh(action)
         else:
             action = torch.zeros(self.pop, self.act_dim, device=self.device, dtype=self.dtype)
         if self.plastic:
-            for name, pre, post in posts:
-                self._update(name, pre, post)
+            for name, pre, u, post in posts:
+                if name in self._tf:
+                    self._three_factor_update(name, u, post, feedback, rpe)
+                elif self.layer_family[name] != "none":
+                    self._update(name, pre, post)
         if self.gru_hidden:
             self.gru_state = gru_step(x, self.gru_state, self.gru_params)
             action = action + gru_readout(self.gru_state, self.gru_params)
         return action
+
+    def _third_factor(self, x: Tensor, reward: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
+        """This step's feedback input ``[P, n_fb]`` and reward prediction error ``[P, 1]`` (the
+        baseline advances), each None where ``rule.modulator`` does not use it."""
+        feedback = x[:, list(self.feedback)] if self.rule.modulator == "feedback" else None
+        rpe = None
+        if self._baseline is not None:
+            r = torch.zeros(self.pop, 1, device=self.device, dtype=self.dtype) if reward is None else \
+                torch.as_tensor(reward).to(self.device, self.dtype).reshape(self.pop, 1)
+            rpe, self._baseline = reward_prediction_error(self._baseline, r, torch.sigmoid(self._mod["baseline"][:, 0]))
+        return feedback, rpe
+
+    def _perturbed(self, name: str, current: Tensor) -> Tensor:
+        """``current`` plus node perturbation's noise ``σ ξ`` on a three-factor layer under
+        ``rule.modulator=perturbation``; else ``current`` itself."""
+        if self._seeds is None or name not in self._tf:
+            return current
+        salt = next(k for k, l in enumerate(self.layers) if l.name == name)
+        xi = perturbation_noise(self._seeds, self._step, current.shape[1], salt).to(current.dtype)
+        return current + self._mod[f"{name}.noise"][:, 0].abs() * xi
+
+    def _three_factor_update(self, name: str, u: Tensor, post: Tensor, feedback: Tensor | None, rpe: Tensor | None) -> None:
+        """One three-factor step of layer ``name`` (`pdlf.plasticity.three_factor`), then its
+        injury masks (blocked synapses stay 0)."""
+        g, w = self._tf[name], self._w[name]
+        if g["rule"] == "tf_delta":
+            target = feedback_read(feedback, self._mod[f"{name}.read"], self._mod[f"{name}.bias"])
+            gate = feedback_gate(feedback, self._mod[f"{name}.gate"], self._mod[f"{name}.gate_bias"])
+            delta_update_(w, self._traces[name], u, g["eta"], g["decay"], target, gate)
+        else:
+            modulator = rpe if feedback is None else feedback_read(feedback, self._mod[f"{name}.read"], self._mod[f"{name}.bias"])
+            hebb_update_(w, self._traces[name], u, post, g["eta"], g["decay"], modulator)
+        if name in self._in_masks:
+            w.mul_(self._in_masks[name])
+        if name in self._out_masks:
+            w.mul_(self._out_masks[name])
 
     def _forward(self, name: str, spikes: Tensor) -> Tensor:
         """``spikes [P, n_in] @ W [P, n_in, n_out] -> [P, n_out]`` (``W [P / G, n_in, n_out]``
@@ -543,10 +702,14 @@ class PlasticSNN:
                              " shares them across rollouts: use agent.weight_sharing=1 for injury tests")
 
     def reset_membranes(self) -> None:
-        """Zero every membrane, dendrite, spike, trace and the GRU state (the working-memory test,
-        a new task in learning to learn); fast weights, intrinsic properties (θ, τ, τ_d) and their
-        running statistics are kept."""
+        """Zero every membrane, dendrite, spike, trace, three-factor eligibility trace and the GRU
+        state (the working-memory test, a new task in learning to learn); fast weights, intrinsic
+        properties (θ, τ, τ_d), their running statistics and the reward baseline are kept."""
         self.hidden_states = [self._fresh_state(self.pop, h) for h in self.hidden_sizes]
+        for name, trace in self._traces.items():
+            trace.e.zero_()
+        for state in self._intrinsic:
+            state.reset_eligibility()
         if self.gru_hidden:
             self.gru_state = gru_init(self.pop, self.gru_hidden, self.device, self.dtype)
 

@@ -108,7 +108,7 @@ class KeyValueAgent:
     def reset_membranes(self):
         self.resets += 1
 
-    def act(self, obs: torch.Tensor) -> torch.Tensor:
+    def act(self, obs: torch.Tensor, reward=None) -> torch.Tensor:
         x = obs.numpy()
         rows, key = np.arange(len(x)), x[:, :K].argmax(axis=1)
         store, recall = x[:, K + 1] == 1, x[:, K + 2] == 1
@@ -147,8 +147,8 @@ def test_fixed_weight_agent_sees_only_the_recall_keys():
     genomes = (torch.randn(G, agent.layout.size, generator=g) * 0.5).repeat_interleave(S, dim=0)
     outputs, act = [], agent.act
 
-    def recording_act(obs):
-        action = act(obs)
+    def recording_act(obs, reward=None):
+        action = act(obs, reward)
         outputs.append(action[:, 0].numpy().copy())
         return action
 

@@ -189,7 +189,7 @@ class OracleAgent:
     def reset_membranes(self):
         self.resets.append(self.t + 1)
 
-    def act(self, obs: torch.Tensor) -> torch.Tensor:
+    def act(self, obs: torch.Tensor, reward=None) -> torch.Tensor:
         s = self.env.schedule
         k = self.t % s.period
         self.window.append(obs.numpy().astype(np.float64))
@@ -307,12 +307,12 @@ def test_bad_params_are_one_line_errors_naming_the_key(name, params, key):
 def test_defaults_registration_and_episode_length():
     rows = {r["name"]: r for r in describe_tasks()}
     common = ["feedback", "reward", "margin", "trial_reset"]
-    assert rows["dms"]["params"] == ["n_trials", "n_stimuli", "noise", "fixation", "sample",
+    assert rows["dms"]["params"] == ["n_trials", "n_tasks", "n_stimuli", "noise", "fixation", "sample",
                                      "delay", "test", "decision", *common]
-    assert rows["ctx_dms"]["params"] == ["n_trials", "noise", "fixation", "sample", "delay",
+    assert rows["ctx_dms"]["params"] == ["n_trials", "n_tasks", "noise", "fixation", "sample", "delay",
                                          "test", "decision", *common]
     for gng in ("gng_dr2", "gng_dr4"):
-        assert rows[gng]["params"] == ["n_trials", "noise", "stimulus", "delay", "decision",
+        assert rows[gng]["params"] == ["n_trials", "n_tasks", "noise", "stimulus", "delay", "decision",
                                        *common]
     for name in FAMILIES:
         spec = get_task(name)
@@ -348,9 +348,9 @@ def test_each_distinct_seed_is_drawn_once(monkeypatch):
     calls = []
     original = cognitive.draw_episode
 
-    def counting(family, params, rng):
+    def counting(family, params, rng, mirrored=False):
         calls.append(family.task.name)
-        return original(family, params, rng)
+        return original(family, params, rng, mirrored)
 
     monkeypatch.setattr(cognitive, "draw_episode", counting)
     env = make_batched("gng_dr4", 32)
@@ -407,9 +407,9 @@ def test_rollout_with_a_plastic_snn(name, reward):
     acts, resets = [], []
     act, reset_membranes = agent.act, agent.reset_membranes
 
-    def counting_act(obs):
+    def counting_act(obs, reward=None):
         acts.append(1)
-        return act(obs)
+        return act(obs, reward)
 
     def recorded_reset():
         resets.append(len(acts) + 1)  # the action about to be taken

@@ -199,9 +199,9 @@ def test_rollout_with_a_plastic_snn_and_the_task_hooks(reward):
     acts, resets = [], []
     act, reset_membranes = agent.act, agent.reset_membranes
 
-    def counting_act(obs):
+    def counting_act(obs, reward=None):
         acts.append(obs.clone())
-        return act(obs)
+        return act(obs, reward)
 
     def checked_reset():
         resets.append(len(acts) + 1)  # the action about to be taken

@@ -47,8 +47,8 @@ def nan_agents(monkeypatch):
         self._test_nan_rows = _diverges(g.reshape(-1, g.shape[-1])).repeat_interleave(rows_per_genome)
         self._test_steps = 0
 
-    def patched_act(self, obs):
-        out = act(self, obs).clone()
+    def patched_act(self, obs, reward=None):
+        out = act(self, obs, reward).clone()
         self._test_steps += 1
         if self._test_steps >= 2:
             out[self._test_nan_rows.to(out.device)] = float("nan")

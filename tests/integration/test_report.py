@@ -59,11 +59,13 @@ def test_report_trains_evaluates_and_writes_results(tmp_path):
     assert [(r["L"], r["D"]) for r in rows if r["table"] == "pdlf_wm"][::2] == [(8, 16), (8, 32), (64, 0)]
     assert sum(r["table"] == "training" for r in rows) == 2
     l2l = {r["condition"]: r for r in rows if r["table"] == "l2l"}
-    assert set(l2l) == {"syn_ip", "syn", "ip", "none", "gru"} and {r["family"] for r in l2l.values()} == {"gng_dr2"}
-    assert l2l["syn_ip"]["published_failures"] == {"ip2-rsnn": 0} and l2l["syn_ip"]["tasks"] == 4
+    assert set(l2l) == {"tf_delta", "tf_hebb", "tf_rpe", "tf_np", "tf_ip", "syn", "none", "gru"}
+    assert {r["family"] for r in l2l.values()} == {"gng_dr2"}
+    assert l2l["tf_delta"]["published_failures"] == {"ip2-rsnn": 0} and l2l["tf_delta"]["tasks"] == 4
+    assert all(r["learning_share"]["n"] == 1 for r in l2l.values())  # mirrored pairs: the share is logged
     assert all(0 <= r["failures"]["mean"] <= 4 and r["generations"] == 1 for r in l2l.values())
     assert l2l["gru"]["genome_size"] != l2l["none"]["genome_size"]  # a GRU, not the SNN
-    assert load_config(root / "ip2" / "gng_dr2__syn_ip__s0" / "config.yaml").agent.intrinsic
+    assert load_config(root / "ip2" / "gng_dr2__tf_delta__s0" / "config.yaml").rule.layers == {"out": "tf_delta"}
     # a second call reuses the finished runs (no retraining) and rewrites the report
     trained = [root / "halfcheetah_vel__plastic__s0" / "metrics.csv", root / "assoc" / "plastic__s0" / "metrics.csv",
                root / "ip2" / "gng_dr2__syn__s0" / "metrics.csv"]

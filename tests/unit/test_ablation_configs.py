@@ -55,25 +55,28 @@ def test_ablations_of_a_task_differ_only_in_the_rule(task):
 
 IP2 = Path(__file__).resolve().parents[2] / "configs" / "ip2"
 IP2_FAMILIES = ("dms", "ctx_dms", "gng_dr2", "gng_dr4")
-IP2_CONDITIONS = ("syn_ip", "syn", "ip", "none", "gru")
+IP2_CONDITIONS = ("tf_delta", "tf_hebb", "tf_rpe", "tf_np", "tf_ip", "syn", "none", "gru")
 
 
 @pytest.mark.parametrize("family", IP2_FAMILIES)
 def test_ip2_conditions_load_and_differ_only_in_their_plasticity(family):
-    from pdlf.snn.network import genome_layout
     from pdlf.envs import get_task
+    from pdlf.snn.network import task_layout
 
     cfgs = {c: load_config(IP2 / f"{family}__{c}.yaml") for c in IP2_CONDITIONS}
-    expected = {"syn_ip": ("pdlf", 3, True), "syn": ("pdlf", 0, True), "ip": ("none", 3, True),
-                "none": ("none", 0, True), "gru": ("none", 0, False)}
+    # condition -> (readout rule, modulator, intrinsic properties, spiking)
+    expected = {"tf_delta": ("tf_delta", "feedback", 0, True), "tf_hebb": ("tf_hebb", "feedback", 0, True),
+                "tf_rpe": ("tf_hebb", "reward", 0, True), "tf_np": ("tf_hebb", "perturbation", 0, True),
+                "tf_ip": ("none", "feedback", 3, True), "syn": ("pdlf", "feedback", 0, True),
+                "none": ("none", "feedback", 0, True), "gru": ("none", "feedback", 0, False)}
     for c, cfg in cfgs.items():
-        assert (cfg.rule.name, len(cfg.agent.intrinsic), cfg.agent.spiking) == expected[c], c
-        assert cfg.env.name == family
-        spec = get_task(family)
-        assert genome_layout(spec.obs_dim, spec.act_dim, cfg.agent, cfg.rule).size > 0
+        got = (cfg.rule.layer_spec("out").name, cfg.rule.modulator, len(cfg.agent.intrinsic), cfg.agent.spiking)
+        assert got == expected[c], c
+        assert cfg.rule.name == "none" and cfg.env.name == family and cfg.env.mirror_pairs
+        assert task_layout(get_task(family), cfg.agent, cfg.rule).size > 0
     plain = [cfgs[c].to_dict() for c in IP2_CONDITIONS]
     for d in plain:
         d.pop("rule")
-        for k in ("intrinsic", "spiking", "gru_hidden"):
+        for k in ("intrinsic", "intrinsic_rule", "spiking", "gru_hidden"):
             d["agent"].pop(k)
     assert all(d == plain[0] for d in plain)

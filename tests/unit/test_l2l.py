@@ -48,7 +48,7 @@ class FeedbackLearner:
         self.membrane_resets += 1
         self.stimulus[:] = -1
 
-    def act(self, obs):
+    def act(self, obs, reward=None):
         x = obs.numpy()
         n = self.n
         shown = x[:, :n].max(axis=1) > 0.5

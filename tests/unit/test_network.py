@@ -31,7 +31,8 @@ def test_first_action_is_zero_with_zero_initial_weights():
 @pytest.mark.parametrize("recurrent", [False, True])
 def test_batched_step_equals_separate_single_agent_steps(rule, recurrent):
     cfg = AgentConfig(hidden=(16, 8), recurrent=recurrent, dtype="float64", init_weights="uniform")
-    net = PlasticSNN(5, 3, cfg, RuleConfig(name=rule))
+    # three-factor rules read their modulator from the last two inputs (the feedback channels)
+    net = PlasticSNN(5, 3, cfg, RuleConfig(name=rule), feedback=(3, 4))
     pop = 4
     genomes = _genomes(net, pop).double()
     obs = _obs(pop, 5, 30).double()

@@ -220,7 +220,7 @@ class _NaNAgent:
     def reset(self, genomes, seeds):
         self.k = 0
 
-    def act(self, x):
+    def act(self, x, reward=None):
         self.k += 1
         self.inputs.append(x.clone())
         a = torch.zeros(x.shape[0], 2)

@@ -124,7 +124,7 @@ def test_batched_rule_matches_a_per_synapse_loop():
     assert torch.allclose(pdlf_rule(w0, x, y, g, normalize=False), _loop_reference(w0, x, y, g))
 
 
-@pytest.mark.parametrize("name", [n for n in RULES.names() if RULES.get(n).family != "none"])
+@pytest.mark.parametrize("name", [n for n in RULES.names() if RULES.get(n).coefficients is not None])
 def test_rule_contract_zero_genes_give_zero_change_and_finite_output(name):
     spec = RULES.get(name)
     layout = GenomeLayout([LayerShape("l0", 3, 4)], RuleConfig(name=name))
@@ -144,7 +144,7 @@ def test_missing_c_means_zero_threshold():
     assert c.k_x is None and c.k_y is None and c.k_0 is None
 
 
-@pytest.mark.parametrize("name", [n for n in RULES.names() if RULES.get(n).family != "none"])
+@pytest.mark.parametrize("name", [n for n in RULES.names() if RULES.get(n).coefficients is not None])
 @pytest.mark.parametrize("granularity", ["synapse", "post", "layer"])
 def test_in_place_hot_path_equals_the_pure_rule(name, granularity):
     from pdlf.plasticity.rules import plastic_update_
