@@ -28,7 +28,7 @@ from pdlf.errors import ClusterError, PdlfError
 from pdlf.es.searchers import Population
 from pdlf.normalizer import FrozenNorm, ObsStats
 from pdlf.rollout import rollout
-from pdlf.snn.network import PlasticSNN
+from pdlf.snn.network import task_agents
 
 CENTER = -1  # member id of the distribution's centre
 
@@ -89,7 +89,7 @@ class RolloutEngine:
         self.spec = get_task(cfg.env.name)
         self._make_batched = make_batched
         agent_cfg = cfg.agent
-        self.agent = PlasticSNN(self.spec.obs_dim, self.spec.act_dim, agent_cfg, cfg.rule)
+        self.agent = task_agents(self.spec, agent_cfg, cfg.rule)
         self._envs: dict[int, object] = {}
 
     def _env(self, batch: int):
