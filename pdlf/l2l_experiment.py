@@ -43,6 +43,7 @@ CONDITIONS = {
     "none": "no plasticity (direct weights, memory in activity)",
     "gru": "GRU (direct weights)",
 }
+L2L_HEADING = "## Learning to learn on cognitive task families"  # the section's heading (prefix)
 HEADLINE = "tf_delta"  # the condition shown beside IP²-RSNN's published numbers
 GNG_FAMILIES = ("gng_dr2", "gng_dr4")  # the families the experiment runs by default
 # IP²-RSNN's published failures per 1,000 tasks (spec §3): its own model on every family, and the
@@ -229,21 +230,25 @@ def l2l_section(table: Table, figure: str | None) -> list[str]:
         return f"{low:,}" if low == high else f"{low:,}–{high:,}"
 
     return [
-        "## Learning to learn on cognitive task families (IP², `configs/ip2/`)",
+        L2L_HEADING + " (three-factor rules and controls, `configs/ip2/`)",
         "",
-        "Five conditions per family, each `configs/ip2/{family}__{condition}.yaml` on the family's shared base "
-        "(the same two-compartment LIF network read out from the soma's membrane, the same task, search and budget): "
+        f"{len(CONDITIONS)} conditions per family, each `configs/ip2/{{family}}__{{condition}}.yaml` on the family's "
+        "shared base (the same network: evolved input weights into 32 two-compartment LIF neurons whose dendrite "
+        "keeps 95 % per step, read out from the soma's membrane; the same task, search and env-step budget): "
         + "; ".join(f"`{c}` {d}" for c, d in CONDITIONS.items()) + ". "
-        f"Each run: {first['generations']} generations, {_span('env_steps')} env steps (by family). A task is one random "
-        "stimulus → response mapping of the family with feedback after every trial; activity, fast weights and "
-        "intrinsic properties persist from trial to trial and from task to task. "
+        f"Each run: {first['generations']} generations of PGPE (popsize 64), {_span('env_steps')} env steps. "
+        "Training follows the evaluation's protocol: an episode is 2 tasks of 50 trials (a task is a new random "
+        "stimulus → response mapping with feedback after every trial; membranes reset between the tasks, weights and "
+        "intrinsic state carried over), and a member's 8 episodes are 4 mirrored pairs (the twin flips every correct "
+        "answer), so an output bias cancels exactly; the *learning share* is the learning part's share of the "
+        "fitness variance between members over the last generations (`fitness/learning_share`). "
         f"Evaluation (`pdlf.l2l`, the centre of each seed): {first['tasks']:,} tasks per run as "
         f"{first['sequences']} sequences of {first['tasks'] // first['sequences']} tasks (state carried within a "
         f"sequence), at most {first['trial_limit']} trials per task; trials to threshold is the first trial at which "
-        f"{THRESHOLD:.0%} of the last {WINDOW} were correct, a failure when no window reaches it. Learning to learn "
-        "holds where trials to threshold fall along the sequence (slope < 0, last tasks below the first). "
-        "IP²-RSNN reports 0 failures over 1,000 tasks per family, and 64 for a 4-head self-attention model on the "
-        "context task; its budget is not published.",
+        f"{THRESHOLD:.0%} of the last {WINDOW} were correct (so {WINDOW} is the fewest possible), a failure when no "
+        "window reaches it; the median is over the tasks that reached it. "
+        "IP²-RSNN reports 0 failures over 1,000 tasks per family (its budget is not published). "
+        "Regenerate with `pdlf report --stages l2l,docs --sections l2l --l2l-families gng_dr2 gng_dr4`.",
         "",
         *([f"![learning to learn]({figure})", ""] if figure else []),
         *table.markdown(),
@@ -251,5 +256,5 @@ def l2l_section(table: Table, figure: str | None) -> list[str]:
     ]
 
 
-__all__ = ["CONDITIONS", "PAPER_FAILURES", "L2LExperiment", "condition_config", "run_l2l_experiment", "l2l_table",
+__all__ = ["CONDITIONS", "L2L_HEADING", "PAPER_FAILURES", "L2LExperiment", "condition_config", "run_l2l_experiment", "l2l_table",
            "l2l_figure", "l2l_section"]

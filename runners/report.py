@@ -40,7 +40,7 @@ import numpy as np
 from pdlf.stats import finite_stats
 from pdlf.snn.network import PDLF_DIRECT_AGENT
 from pdlf.l2l import FAMILIES
-from pdlf.l2l_experiment import L2LExperiment, l2l_figure, l2l_section, l2l_table, run_l2l_experiment
+from pdlf.l2l_experiment import GNG_FAMILIES, L2L_HEADING, L2LExperiment, l2l_figure, l2l_section, l2l_table, run_l2l_experiment
 from pdlf.locomotion_runs import BUDGETS, SCIENCE_CONFIGS, ensure_science_run, export_dir, science_kinds, science_plan
 from pdlf.tables import Table, stat_record
 
@@ -91,8 +91,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pdlf-wm-generations", type=int, default=100,
                         help="generations of the copy-task runs of PDLF's models (pdlf-hybrid, pdlf-gru)")
     parser.add_argument("--assoc-generations", type=int, default=1000, help="generations of the associative-recall runs")
-    parser.add_argument("--l2l-families", nargs="+", default=list(FAMILIES), choices=FAMILIES,
-                        help="task families of the learning-to-learn stage (configs/ip2/)")
+    parser.add_argument("--l2l-families", nargs="+", default=list(GNG_FAMILIES), choices=FAMILIES,
+                        help="task families of the learning-to-learn stage (configs/ip2/; default gng_dr2 gng_dr4)")
     parser.add_argument("--l2l-generations", type=int, default=None,
                         help="generations of its runs (default: the configs' es.generations)")
     parser.add_argument("--l2l-tasks", type=int, default=1000, help="tasks evaluated per learning-to-learn run")
@@ -106,6 +106,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stages", default=None,
                         help=f"comma-separated subset of {','.join(STAGES)} (default: all; with --budget small all "
                              "but videos, whose 1,000-step episodes the small budget does not evaluate)")
+    parser.add_argument("--sections", default=None,
+                        help=f"with the docs stage: regenerate only these comma-separated sections of results.md "
+                             f"(and their rows of results.json) in place, keeping the rest as it is: {','.join(SECTIONS)} "
+                             "(default: the whole report)")
     parser.add_argument("--json", action="store_true", help="print the collected numbers as JSON")
 
 
@@ -950,6 +954,23 @@ def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
     return {f"{t}/{k}": v for (t, k), v in numbers.items()}
 
 
+SECTIONS = ("l2l",)  # what --sections can regenerate in place
+
+
+def stage_docs_sections(args, sections: list[str]) -> None:
+    """Regenerate ``sections`` of results.md / results.json in place (`pdlf.results_sections`)."""
+    from pdlf.results_sections import update_sections
+
+    docs = Path(args.docs)
+    parts = []
+    if "l2l" in sections:
+        experiment = l2l_experiment(args)
+        table = l2l_table(experiment, lambda name: _load(args, name))
+        figure = l2l_figure(experiment, lambda name: _load(args, name), docs)
+        parts.append((L2L_HEADING, l2l_section(table, figure), "l2l", table.records()))
+    update_sections(docs, parts, before="## What this shows")
+
+
 def reproducing_command(argv: list[str]) -> str:
     """The ``pdlf report`` command line that redoes every stage: ``argv`` without ``--stages``."""
     if argv[:1] != ["report"]:
@@ -987,7 +1008,13 @@ def run(args: argparse.Namespace) -> int:
             key = f"{name} ({args.budget} budget)" if name in LOCOMOTION_STAGES else name
             _save(args, "timings", {**(_load(args, "timings") or {}), key: time.time() - t0})
     numbers = {}
-    if "docs" in stages:
+    sections = [s.strip() for s in (args.sections or "").split(",") if s.strip()]
+    for s in sections:
+        if s not in SECTIONS:
+            raise ConfigError(f"--sections has {s!r}: choose from {', '.join(SECTIONS)}")
+    if "docs" in stages and sections:
+        stage_docs_sections(args, sections)
+    elif "docs" in stages:
         numbers = stage_docs(args, command, _load(args, "timings") or {})
     if args.json:
         print(json.dumps(numbers))

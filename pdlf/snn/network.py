@@ -494,7 +494,8 @@ class PlasticSNN:
             gen = torch.Generator().manual_seed(seed)
             for layer in self.layers:
                 draw = torch.rand(layer.n_in, layer.n_out, generator=gen, dtype=torch.float64)
-                self.weights[layer.name][p] = ((2.0 * draw - 1.0) * scale).to(self.device, self.dtype)
+                if self.layer_family[layer.name] != "none":  # a direct layer's weights are its genes
+                    self.weights[layer.name][p] = ((2.0 * draw - 1.0) * scale).to(self.device, self.dtype)
 
     def _to_storage(self, name: str, t: Tensor | None) -> Tensor | None:
         """A ``[P, n_in, n_out]``-shaped tensor (or broadcastable) in the layer's storage order."""

@@ -72,6 +72,16 @@ def test_report_trains_evaluates_and_writes_results(tmp_path):
     mtimes = [p.stat().st_mtime for p in trained]
     assert main([*argv, "--stages", "train,assoc,l2l,docs"]) == 0
     assert [p.stat().st_mtime for p in trained] == mtimes
+    # --sections l2l rewrites only that section (and its rows): the rest stays as it was
+    md = docs / "results.md"
+    md.write_text(md.read_text().replace("## Training curves", "## Training curves (kept by hand)"))
+    before = md.read_text()
+    assert main([*argv, "--stages", "docs", "--sections", "l2l"]) == 0
+    after = md.read_text()
+    assert "## Training curves (kept by hand)" in after and after.count("## Learning to learn") == 1
+    head = before.split("## Learning to learn")[0]
+    assert after.startswith(head)
+    assert {r["table"] for r in json.loads((docs / "results.json").read_text())["rows"]} == tables
 
 
 def test_report_rejects_unknown_stages(tmp_path, capsys):

@@ -190,3 +190,13 @@ def test_gng_family_spec_has_feedback_and_twins():
     spec = GNG_DR2.task
     assert spec.feedback_channels == (4, 5) and spec.mirror_bit == MIRROR_BIT
     assert get_task("halfcheetah_vel").feedback_channels == () and get_task("halfcheetah_vel").mirror_bit == 0
+
+
+def test_uniform_initial_fast_weights_leave_direct_layers_their_genes():
+    cfg = config_from_dict(GNG, ["agent.init_weights=uniform"])
+    agent = task_agents(get_task("gng_dr2"), cfg.agent, cfg.rule)
+    genome = _hand_built(cfg)
+    agent.reset(genome, 3)
+    direct = agent.layout.split(genome.unsqueeze(0))["l0"]["W"][0]
+    assert torch.equal(agent.weights["l0"][0], direct)  # the evolved input layer, untouched
+    assert float(agent.weights["out"].abs().sum()) > 0  # the plastic readout starts at a uniform draw
