@@ -954,12 +954,12 @@ def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
     return {f"{t}/{k}": v for (t, k), v in numbers.items()}
 
 
-SECTIONS = ("l2l",)  # what --sections can regenerate in place
+SECTIONS = ("l2l", "discussion")  # what --sections can regenerate in place (discussion: from docs/discussion.md)
 
 
 def stage_docs_sections(args, sections: list[str]) -> None:
     """Regenerate ``sections`` of results.md / results.json in place (`pdlf.results_sections`)."""
-    from pdlf.results_sections import update_sections
+    from pdlf.results_sections import splice_section, update_sections
 
     docs = Path(args.docs)
     parts = []
@@ -969,6 +969,11 @@ def stage_docs_sections(args, sections: list[str]) -> None:
         figure = l2l_figure(experiment, lambda name: _load(args, name), docs)
         parts.append((L2L_HEADING, l2l_section(table, figure), "l2l", table.records()))
     update_sections(docs, parts, before="## What this shows")
+    discussion = docs / "discussion.md"
+    if "discussion" in sections and discussion.is_file():
+        md = docs / "results.md"
+        md.write_text(splice_section(md.read_text(), "## What this shows",
+                                     ["## What this shows", "", discussion.read_text().strip(), ""]))
 
 
 def reproducing_command(argv: list[str]) -> str:
