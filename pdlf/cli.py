@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "wm": ("pdlf.runners.working_memory", "working-memory copy task: train, sweep, membrane reset"),
     "analyze": ("pdlf.runners.analysis", "weights, firing rates and hidden-state embeddings of a run"),
     "l2l": ("pdlf.runners.l2l", "learning to learn: a run meets a sequence of tasks of its family"),
+    "l2l-grad": ("pdlf.runners.l2l_grad", "learning to learn with a gradient inner loop (IP²-RSNN's method)"),
     "sweep": ("pdlf.runners.sweep", "train a config over a grid of overrides and rank the settings"),
     "report": ("pdlf.runners.report", "the science report: plastic vs direct at equal env-step budgets"),
     "render": ("pdlf.runners.render", "an MP4/GIF video of a run's agent, headless"),

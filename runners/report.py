@@ -943,18 +943,39 @@ def stage_docs(args, command: str, timings: dict[str, float]) -> dict:
         *ablation.markdown(),
         "",
         *l2l_section(l2l, l2l_png),
+        *gradient_section(docs)[0],
     ]
     discussion = docs / "discussion.md"
     if discussion.is_file():
         text += ["## What this shows", "", discussion.read_text().strip(), ""]
     (docs / "results.md").write_text("\n".join(text))
     tables = (training, goals, goals72, extrapolated, temp, perm, switching, wm, pdlf_wm, assoc, assoc_grid, ablation, l2l)
-    results = {"command": command, "rows": [row for t in tables for row in t.records()]}
+    results = {"command": command, "rows": [row for t in tables for row in t.records()] + gradient_section(docs)[1]}
     (docs / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     return {f"{t}/{k}": v for (t, k), v in numbers.items()}
 
 
-SECTIONS = ("l2l", "discussion")  # what --sections can regenerate in place (discussion: from docs/discussion.md)
+SECTIONS = ("l2l", "l2l_grad", "discussion")  # what --sections regenerates in place (discussion: docs/discussion.md)
+GRADIENT_HEADING = "## Learning to learn with a gradient inner loop"
+GRADIENT_FAMILIES = ("gng_dr4", "gng_dr2")  # DOCS/l2l_gradient/FAMILY/l2l_grad.json, written by `pdlf l2l-grad`
+
+
+def gradient_section(docs: Path) -> tuple[list[str], list[dict]]:
+    """The results.md lines and results.json rows of the gradient inner loop's saved runs
+    (`pdlf.l2l_gradient_report`); none where no run is saved."""
+    from pdlf.l2l_gradient_report import gradient_l2l_section
+
+    paths = [docs / "l2l_gradient" / f / "l2l_grad.json" for f in GRADIENT_FAMILIES]
+    reports = [json.loads(p.read_text()) for p in paths if p.is_file()]
+    if not reports:
+        return [], []
+    lines = [*gradient_l2l_section(reports, heading=GRADIENT_HEADING), "",
+             *[f"![gradient inner loop, {r['family']}](l2l_gradient/{r['family']}/l2l_grad.png)" for r in reports], "",
+             f"Made by `pdlf l2l-grad` (commands and the optimiser's choice: `l2l_gradient/summary.md`).", ""]
+    rows = [{"table": "l2l_grad", "family": r["family"], "problems": r["problems"], "trial_limit": r["trial_limit"],
+             "optimizer": r["optimizer"], **{k: v for k, v in seed.items() if k != "trials"}, "done_when": r["done_when"]}
+            for r in reports for seed in r["seeds"]]
+    return lines, rows
 
 
 def stage_docs_sections(args, sections: list[str]) -> None:
@@ -968,6 +989,10 @@ def stage_docs_sections(args, sections: list[str]) -> None:
         table = l2l_table(experiment, lambda name: _load(args, name))
         figure = l2l_figure(experiment, lambda name: _load(args, name), docs)
         parts.append((L2L_HEADING, l2l_section(table, figure), "l2l", table.records()))
+    if "l2l_grad" in sections:
+        lines, rows = gradient_section(docs)
+        if lines:
+            parts.append((GRADIENT_HEADING, lines, "l2l_grad", rows))
     update_sections(docs, parts, before="## What this shows")
     discussion = docs / "discussion.md"
     if "discussion" in sections and discussion.is_file():
