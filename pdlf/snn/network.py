@@ -320,6 +320,7 @@ class PlasticSNN:
         self.dtype = DTYPES[self.cfg.dtype]
         self.ternary = self.cfg.spikes == "ternary"
         self.layer_family = {l.name: self.rule.layer_spec(l.name).family for l in self.layers}
+        self._layer_index = {l.name: k for k, l in enumerate(self.layers)}  # node perturbation's noise salt per layer
         self.plastic = any(f != "none" for f in self.layer_family.values())
         self.modulated = uses_modulator(self.cfg, self.rule, self.layers)
         self.normalize = self.rule.normalizes()
@@ -591,8 +592,7 @@ class PlasticSNN:
         ``rule.modulator=perturbation``; else ``current`` itself."""
         if self._seeds is None or name not in self._tf:
             return current
-        salt = next(k for k, l in enumerate(self.layers) if l.name == name)
-        xi = perturbation_noise(self._seeds, self._step, current.shape[1], salt).to(current.dtype)
+        xi = perturbation_noise(self._seeds, self._step, current.shape[1], self._layer_index[name]).to(current.dtype)
         return current + self._mod[f"{name}.noise"][:, 0].abs() * xi
 
     def _three_factor_update(self, name: str, u: Tensor, post: Tensor, feedback: Tensor | None, rpe: Tensor | None) -> None:
